@@ -1,0 +1,51 @@
+"""tools/check_site.py must notice a directive or a traceback on a built page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import check_site  # noqa: E402
+
+pytestmark = pytest.mark.tangle
+
+PAGE = """<html><body>
+<div class="cell docutils container"><div class="cell_input docutils container">
+<div class="highlight-ipython3 notranslate"><div class="highlight"><pre>{code}</pre></div></div>
+</div><div class="cell_output docutils container"><div class="output stream"><pre>{output}</pre></div></div></div>
+</body></html>"""
+
+
+def parse(code: str, output: str) -> check_site.CellText:
+    cells = check_site.CellText()
+    cells.feed(PAGE.format(code=code, output=output))
+    return cells
+
+
+def test_cell_text_separates_inputs_and_outputs():
+    cells = parse("x = 1\n", "1\n")
+    assert [t.strip() for t in cells.inputs] == ["x = 1"]
+    assert [t.strip() for t in cells.outputs] == ["1"]
+
+
+def test_main_flags_directives_and_tracebacks(tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\nchapters:\n  - file: book/one\n")
+    (tmp_path / "book" / "index.html").write_text(PAGE.format(code="x = 1", output="fine"))
+    (tmp_path / "book" / "one.html").write_text(
+        PAGE.format(code="#| export\nx = 1", output="Traceback (most recent call last):")
+    )
+    monkeypatch.setattr(check_site, "ROOT", tmp_path)
+    assert check_site.main(str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert "still shows the directive '#| export'" in out
+    assert "contains a traceback" in out
+    (tmp_path / "book" / "one.html").write_text(PAGE.format(code="x = 1", output="ok"))
+    assert check_site.main(str(tmp_path)) == 0
+    (tmp_path / "book" / "one.html").unlink()
+    assert check_site.main(str(tmp_path)) == 1
+    assert "not built" in capsys.readouterr().out

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Check the built HTML site for things the Sphinx build does not flag.
+
+    python tools/check_site.py _build/html
+
+- every page listed in _toc.yml was built;
+- no code cell shown to readers still carries a tangler directive (``#|``);
+- no executed cell output shows a Python traceback.
+
+Exits 1 and lists the problems if any check fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CellText(HTMLParser):
+    """Collect the text inside <div class="... cell_input ..."> and cell_output blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str | None] = []  # the cell kind each open <div> started, if any
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.current: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag != "div":
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        kind = "input" if "cell_input" in classes else "output" if "cell_output" in classes else None
+        if kind and self.current is None:
+            self.current = []
+            self.stack.append(kind)
+        else:
+            self.stack.append(None)
+
+    def handle_endtag(self, tag):
+        if tag != "div" or not self.stack:
+            return
+        kind = self.stack.pop()
+        if kind is not None and self.current is not None:
+            (self.inputs if kind == "input" else self.outputs).append("".join(self.current))
+            self.current = None
+
+    def handle_data(self, data):
+        if self.current is not None:
+            self.current.append(data)
+
+
+def toc_files(toc: dict) -> list[str]:
+    files = [toc["root"]]
+    stack = list(toc.get("parts", [])) + list(toc.get("chapters", []))
+    while stack:
+        entry = stack.pop(0)
+        if "file" in entry:
+            files.append(entry["file"])
+        stack.extend(entry.get("chapters", []) + entry.get("sections", []))
+    return files
+
+
+def main(html_dir: str) -> int:
+    html = Path(html_dir)
+    problems: list[str] = []
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for name in toc_files(toc):
+        page = html / f"{name}.html"
+        if not page.exists():
+            problems.append(f"{page}: listed in _toc.yml but not built")
+            continue
+        cells = CellText()
+        cells.feed(page.read_text(encoding="utf-8"))
+        for text in cells.inputs:
+            for line in text.splitlines():
+                if line.lstrip().startswith("#|"):
+                    problems.append(f"{page}: a code cell still shows the directive {line.strip()!r}")
+        for text in cells.outputs:
+            if "Traceback (most recent call last)" in text:
+                problems.append(f"{page}: a cell output contains a traceback")
+    for problem in problems:
+        print(problem)
+    print(f"checked {len(toc_files(toc))} pages: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "_build/html"))
