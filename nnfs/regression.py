@@ -180,7 +180,7 @@ def gradient_descent(
     return w, losses
 
 
-# %% book/01_regression.md:L698
+# %% book/01_regression.md:L699
 def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A toy regression set: t = sin(2πx) + ε with ε ~ N(0, noise²).
@@ -198,7 +198,7 @@ def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | 
     return x, t
 
 
-# %% book/01_regression.md:L728
+# %% book/01_regression.md:L729
 def polynomial_features(x, degree: int) -> np.ndarray:
     """Design matrix Φ with Φ[n, j] = x_n ** j for j = 0, …, degree.
 
@@ -214,7 +214,7 @@ def polynomial_features(x, degree: int) -> np.ndarray:
     return x[:, None] ** np.arange(degree + 1)
 
 
-# %% book/01_regression.md:L755
+# %% book/01_regression.md:L756
 def rms_error(y, t) -> float:
     """Root-mean-square error sqrt(mean((y − t)²)), i.e. E_RMS = sqrt(2E/N).
 
