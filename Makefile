@@ -7,10 +7,10 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 JB     := $(BIN)/jupyter-book
 HTML   := _build/html
-# The execution cache keys on each chapter's code, not on nnfs/. We record a hash
-# of the package next to the cache and drop the cache when the package changed.
-# (Computed by the shell when the line runs, i.e. after tangling.)
-NNFS_HASH := cat nnfs/*.py | sha256sum | cut -c1-16
+# The execution cache keys on each chapter's code, not on nnfs/ or the installed
+# libraries. tools/cache_key.py hashes both; the key is stored next to the cache
+# and the cache is dropped when it changes. (Run by the shell after tangling.)
+CACHE_KEY := $(PY) tools/cache_key.py
 CACHE  := _build/.jupyter_cache
 STAMP  := _build/.nnfs-hash
 
@@ -25,6 +25,8 @@ help:
 	@echo "make clean       remove the built site and the execution cache"
 
 $(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nnfs-textbook needs Python >= 3.11, but $(PYTHON) is " + sys.version.split()[0] + "; run e.g. make PYTHON=python3.12")'
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "$(PYTHON) cannot create virtual environments: install its venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 
@@ -50,12 +52,13 @@ bench: $(VENV)/.installed-test
 book: $(VENV)/.installed-book
 	$(PY) tools/tangle.py
 	@mkdir -p _build
-	@if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$($(NNFS_HASH))" ]; then \
-		echo "nnfs/ changed since the last build: clearing the execution cache"; \
+	@key=$$($(CACHE_KEY)) || exit 1; \
+	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$key" ]; then \
+		echo "nnfs/ or the installed packages changed since the last build: clearing the execution cache"; \
 		rm -rf $(CACHE); \
 	fi
 	$(JB) build . -W -n --keep-going
-	@$(NNFS_HASH) > $(STAMP)
+	@$(CACHE_KEY) > $(STAMP)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
 
@@ -63,7 +66,7 @@ book-fresh: $(VENV)/.installed-book
 	rm -rf _build
 	$(PY) tools/tangle.py --check
 	$(JB) build . -W -n --keep-going
-	@mkdir -p _build && $(NNFS_HASH) > $(STAMP)
+	@mkdir -p _build && $(CACHE_KEY) > $(STAMP)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
 

@@ -16,24 +16,25 @@ __all__ = [
 ]
 
 
-# %% book/01_regression.md:L162
+# %% book/01_regression.md:L166
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-# %% book/01_regression.md:L173
-def _as_float_array(a, name: str, ndim: int) -> np.ndarray:
-    """``a`` as a float64 array of rank ``ndim``; raise a readable error otherwise."""
+# %% book/01_regression.md:L178
+def _as_float_array(a, name: str, ndim: int | None) -> np.ndarray:
+    """``a`` as a float64 array of rank ``ndim`` (any rank if None); raise a readable error otherwise."""
     try:
         arr = np.asarray(a)
     except ValueError as exc:  # e.g. ragged nested lists
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D; got a {arr.ndim}-D array of shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"empty data: {name} has shape {arr.shape}")
@@ -53,14 +54,17 @@ def _check_design(X, t) -> tuple[np.ndarray, np.ndarray]:
     return X, t
 
 
-def _check_l2(l2) -> float:
-    if not isinstance(l2, Real) or not math.isfinite(l2) or l2 < 0:
-        raise ValueError(f"l2 must be a finite number >= 0; got {l2!r}")
-    return float(l2)
+def _check_number(value, name: str, *, positive: bool = False) -> float:
+    """A finite real number, >= 0 (or > 0 if ``positive``); True and False do not count as numbers."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}")
+    return float(value)
 
 
-# %% book/01_regression.md:L209
-def fit_least_squares(X, t, l2: float = 0.0) -> np.ndarray:
+# %% book/01_regression.md:L217
+def fit_least_squares(X: ArrayLike, t: ArrayLike, l2: float = 0.0) -> np.ndarray:
     """Weights that minimise E(w) = ½‖Xw − t‖² + (l2/2)‖w‖².
 
     X: (N, D) design matrix (include a column of ones for an intercept).
@@ -72,10 +76,10 @@ def fit_least_squares(X, t, l2: float = 0.0) -> np.ndarray:
     rank-deficient X it returns the solution of smallest norm.
 
     Raises ValueError for shapes that do not fit, empty data, NaN/inf or a
-    negative l2; TypeError for non-numeric arrays.
+    negative l2; TypeError for non-numeric arrays or l2.
     """
     X, t = _check_design(X, t)
-    lam = _check_l2(l2)
+    lam = _check_number(l2, "l2")
     if lam > 0:
         D = X.shape[1]
         X = np.vstack([X, math.sqrt(lam) * np.eye(D)])
@@ -84,9 +88,11 @@ def fit_least_squares(X, t, l2: float = 0.0) -> np.ndarray:
     return w
 
 
-# %% book/01_regression.md:L381
+# %% book/01_regression.md:L392
 def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r} of type {type(value).__name__}")
+    if value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
 
@@ -96,52 +102,56 @@ def _learning_rate(lr) -> Callable[[int], float]:
     if callable(lr):
         def schedule(k: int) -> float:
             alpha = lr(k)
-            if not isinstance(alpha, Real) or not math.isfinite(alpha) or alpha <= 0:
+            if isinstance(alpha, bool) or not isinstance(alpha, Real) or not math.isfinite(alpha) or alpha <= 0:
                 raise ValueError(f"learning-rate schedule returned {alpha!r} at step {k}; it must be a number > 0")
             return float(alpha)
         return schedule
-    if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a number > 0 or a function of the step; got {lr!r}")
-    return lambda k: float(lr)
+    alpha = _check_number(lr, "lr", positive=True)
+    return lambda k: alpha
 
 
-# %% book/01_regression.md:L403
+# %% book/01_regression.md:L415
 def gradient_descent(
-    X,
-    t,
+    X: ArrayLike,
+    t: ArrayLike,
     lr: float | Callable[[int], float],
     steps: int,
     batch_size: int | None = None,
     l2: float = 0.0,
     rng: np.random.Generator | int | None = None,
-    w0=None,
+    w0: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise J(w) = (1/2N)(‖Xw − t‖² + l2‖w‖²) by gradient descent.
+    """Minimise the mean cost (1/2N)(‖Xw − t‖² + l2‖w‖²) by gradient descent.
 
-    J is E(w)/N for the E of ``fit_least_squares``: the same minimiser, but a
-    gradient whose size does not grow with N.  Each update uses a batch B of
-    rows and the unbiased gradient estimate
+    The mean cost is E(w)/N for the E of ``fit_least_squares``: the same
+    minimiser, but a gradient whose size does not grow with N.  Each update
+    uses a batch B of rows and the unbiased gradient estimate
         grad_w = X_Bᵀ(X_B w − t_B)/|B| + (l2/N) w.
 
     X: (N, D) design matrix; t: (N,) targets.
     lr: step size α > 0, or a function ``lr(k)`` of the update index k = 0, 1, …
-    steps: number of updates.
+        Batch descent is stable for α < 2/(μ_max + l2/N), μ_max the largest
+        eigenvalue of XᵀX/N.
+    steps: number of updates (>= 0).
     batch_size: None for batch descent (all N rows each step), 1 for SGD,
         k for minibatches of k rows.  Batches walk through a fresh random
         permutation of the rows each epoch; the last batch of an epoch may
         be smaller.
-    rng: seed or Generator for the shuffling.  w0: (D,) start (default zeros).
-    Returns (w, losses): the final (D,) weights and the (steps + 1,) costs
-    J(w) on the whole training set, before the first update and after each.
+    rng: seed or Generator for the shuffling; None takes fresh entropy from
+        the OS, so pass a seed for a reproducible run.
+    w0: (D,) starting weights (default zeros); it is not modified.
+    Returns (w, losses): the final (D,) weights and the (steps + 1,) mean
+    costs on the whole training set, before the first update and after each.
 
-    Raises ValueError for bad shapes, NaN/inf in the data, lr <= 0,
-    a non-integer or negative ``steps``, or batch_size outside 1..N;
-    FloatingPointError if the cost overflows (the learning rate is too large).
+    Raises ValueError for bad shapes, NaN/inf in the data, lr <= 0, a
+    negative ``steps``, or batch_size outside 1..N; TypeError for a
+    non-integer ``steps`` or ``batch_size``; FloatingPointError if the cost
+    overflows (the learning rate is too large).
     """
     X, t = _check_design(X, t)
     N, D = X.shape
-    lam = _check_l2(l2)
-    alpha = _learning_rate(lr)
+    lam = _check_number(l2, "l2")
+    learning_rate = _learning_rate(lr)
     steps = _check_int(steps, "steps", 0)
     B = N if batch_size is None else _check_int(batch_size, "batch_size", 1)
     if B > N:
@@ -153,7 +163,8 @@ def gradient_descent(
 
     def cost(w: np.ndarray) -> float:
         r = X @ w - t
-        return float(r @ r + lam * (w @ w)) / (2 * N)
+        penalty = lam * (w @ w) if lam > 0 else 0.0
+        return float(r @ r + penalty) / (2 * N)
 
     losses = np.empty(steps + 1)
     losses[0] = cost(w)
@@ -168,61 +179,67 @@ def gradient_descent(
                 batch = order[pos : pos + B]
                 pos += B
                 X_B, t_B = X[batch], t[batch]
+            alpha = learning_rate(k)
             grad_w = X_B.T @ (X_B @ w - t_B) / len(t_B) + (lam / N) * w
-            w = w - alpha(k) * grad_w
+            w = w - alpha * grad_w
             losses[k + 1] = cost(w)
             if not math.isfinite(losses[k + 1]):
                 raise FloatingPointError(
                     f"gradient descent diverged: the cost became {losses[k + 1]} at update {k + 1} "
-                    f"(it was {losses[k]:.3g} before); the learning rate {alpha(k):.3g} is too large "
+                    f"(it was {losses[k]:.3g} before); the learning rate {alpha:.3g} is too large "
                     "for this data. Lower it, or scale the features."
                 )
     return w, losses
 
 
-# %% book/01_regression.md:L699
+# %% book/01_regression.md:L724
 def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A toy regression set: t = sin(2πx) + ε with ε ~ N(0, noise²).
 
     n: number of points (>= 1); x is drawn uniformly from [0, 1] and sorted.
-    noise: standard deviation of ε (>= 0).  rng: seed or Generator.
+    noise: standard deviation of ε (>= 0).  rng: seed or Generator (None
+    takes fresh entropy from the OS).
     Returns (x, t), both (n,) float64.
+    Raises TypeError for a non-integer n or non-numeric noise; ValueError
+    for n < 1 or a negative or non-finite noise.
     """
     n = _check_int(n, "n", 1)
-    if not isinstance(noise, Real) or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+    noise = _check_number(noise, "noise")
     rng = np.random.default_rng(rng)
     x = np.sort(rng.uniform(0.0, 1.0, size=n))
     t = np.sin(2 * np.pi * x) + noise * rng.standard_normal(n)
     return x, t
 
 
-# %% book/01_regression.md:L729
-def polynomial_features(x, degree: int) -> np.ndarray:
+# %% book/01_regression.md:L758
+def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     """Design matrix Φ with Φ[n, j] = x_n ** j for j = 0, …, degree.
 
     x: (N,) inputs (an (N, 1) column is accepted too).  degree: M >= 0.
     Returns Φ: (N, M + 1) float64; the first column is all ones.
-    Raises ValueError for degree < 0, empty x, NaN/inf, or x of another shape.
+    Raises ValueError for degree < 0, empty x, NaN/inf, or x of another
+    shape; TypeError for a non-integer degree or non-numeric x.
     """
     degree = _check_int(degree, "degree", 0)
-    x = np.asarray(x)
+    x = _as_float_array(x, "x", None)
     if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
-    x = _as_float_array(x, "x", 1)
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1-D (or a single column); got an array of shape {x.shape}")
     return x[:, None] ** np.arange(degree + 1)
 
 
-# %% book/01_regression.md:L756
-def rms_error(y, t) -> float:
+# %% book/01_regression.md:L787
+def rms_error(y: ArrayLike, t: ArrayLike) -> float:
     """Root-mean-square error sqrt(mean((y − t)²)), i.e. E_RMS = sqrt(2E/N).
 
-    y, t: (N,) predictions and targets.  Raises ValueError if their shapes
-    differ, if they are empty, or if they contain NaN/inf.
+    y, t: predictions and targets of the same shape, usually (N,).
+    Raises ValueError if their shapes differ, if they are empty, or if they
+    contain NaN/inf; TypeError if they are not numeric.
     """
-    y = _as_float_array(y, "y", np.ndim(y))
-    t = _as_float_array(t, "t", np.ndim(t))
+    y = _as_float_array(y, "y", None)
+    t = _as_float_array(t, "t", None)
     if y.shape != t.shape:
         raise ValueError(f"y has shape {y.shape} but t has shape {t.shape}; they must match")
     return float(np.sqrt(np.mean((y - t) ** 2)))

@@ -49,3 +49,20 @@ def test_main_flags_directives_and_tracebacks(tmp_path: Path, monkeypatch, capsy
     (tmp_path / "book" / "one.html").unlink()
     assert check_site.main(str(tmp_path)) == 1
     assert "not built" in capsys.readouterr().out
+
+
+def test_leaked_tex_is_flagged_but_math_and_code_are_not(tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\n")
+    good = (
+        '<p>Inline <span class="math notranslate nohighlight">\\(\\lambda\\)</span> is fine.</p>'
+        '<div class="math notranslate nohighlight">\\[ \\sum_n x_n \\]</div>'
+        "<pre>price = '$400'</pre>"
+    )
+    (tmp_path / "book" / "index.html").write_text(f"<html><body>{good}</body></html>")
+    monkeypatch.setattr(check_site, "ROOT", tmp_path)
+    assert check_site.main(str(tmp_path)) == 0
+    broken = good + "<ul><li><p>\\lambda\\lVert v \\rVert^2 &gt; 0$, so the matrix</p></li></ul>"
+    (tmp_path / "book" / "index.html").write_text(f"<html><body>{broken}</body></html>")
+    assert check_site.main(str(tmp_path)) == 1
+    assert "TeX outside a formula" in capsys.readouterr().out

@@ -453,7 +453,6 @@ BAD_INPUTS = [
     ("gd-inf-t", lambda: gradient_descent(_X, _with(_t, 4, -np.inf), lr=0.1, steps=1), r"t contains .*infinite"),
     ("poly-nan-x", lambda: polynomial_features(np.array([0.1, np.nan]), 2), r"NaN"),
     ("degree-negative", lambda: polynomial_features(np.linspace(0, 1, 5), -1), r"degree"),
-    ("degree-float", lambda: polynomial_features(np.linspace(0, 1, 5), 2.5), r"degree"),
     ("poly-2col-x", lambda: polynomial_features(np.ones((5, 2)), 2), r"1-D"),
     ("lr-zero", lambda: gradient_descent(_X, _t, lr=0.0, steps=1), r"lr must be"),
     ("lr-negative", lambda: gradient_descent(_X, _t, lr=-0.1, steps=1), r"lr must be"),
@@ -467,8 +466,6 @@ BAD_INPUTS = [
     ("lstsq-2d-t", lambda: fit_least_squares(_X, _t[:, None]), r"t must be 1-D"),
     ("batch-size-zero", lambda: gradient_descent(_X, _t, lr=0.1, steps=1, batch_size=0), r"batch_size"),
     ("batch-size-too-big", lambda: gradient_descent(_X, _t, lr=0.1, steps=1, batch_size=11), r"batch_size must be at most N = 10"),
-    ("steps-float", lambda: gradient_descent(_X, _t, lr=0.1, steps=2.5), r"steps must be an integer"),
-    ("steps-none", lambda: gradient_descent(_X, _t, lr=0.1, steps=None), r"steps must be an integer"),
     ("steps-negative", lambda: gradient_descent(_X, _t, lr=0.1, steps=-1), r"steps must be an integer >= 0"),
     ("lstsq-l2-negative", lambda: fit_least_squares(_X, _t, l2=-1e-3), r"l2"),
     ("gd-l2-negative", lambda: gradient_descent(_X, _t, lr=0.1, steps=1, l2=-1.0), r"l2"),
@@ -490,18 +487,36 @@ def test_bad_input_raises_value_error(call, pattern):
 
 
 BAD_TYPES = [
-    ("lstsq-string-X", lambda: fit_least_squares(np.array([["a", "b"], ["c", "d"]]), np.zeros(2))),
-    ("lstsq-string-t", lambda: fit_least_squares(np.ones((2, 2)), ["a", "b"])),
-    ("gd-string-X", lambda: gradient_descent([["1", "2"], ["3", "4"]], [0.0, 1.0], lr=0.1, steps=1)),
-    ("poly-string-x", lambda: polynomial_features(["0.1", "0.2"], 2)),
-    ("lstsq-object-X", lambda: fit_least_squares(np.array([[1.0, None], [2.0, 3.0]], dtype=object), np.zeros(2))),
+    ("lstsq-string-X", lambda: fit_least_squares(np.array([["a", "b"], ["c", "d"]]), np.zeros(2)), r"X must hold real numbers"),
+    ("lstsq-string-t", lambda: fit_least_squares(np.ones((2, 2)), ["a", "b"]), r"t must hold real numbers"),
+    ("gd-string-X", lambda: gradient_descent([["1", "2"], ["3", "4"]], [0.0, 1.0], lr=0.1, steps=1), r"real numbers"),
+    ("poly-string-x", lambda: polynomial_features(["0.1", "0.2"], 2), r"x must hold real numbers"),
+    ("rms-string-y", lambda: rms_error(["1", "2"], [1.0, 2.0]), r"y must hold real numbers"),
+    ("lstsq-object-X", lambda: fit_least_squares(np.array([[1.0, None], [2.0, 3.0]], dtype=object), np.zeros(2)), r"real numbers"),
+    ("degree-float", lambda: polynomial_features(np.linspace(0, 1, 5), 2.5), r"degree must be an integer"),
+    ("steps-float", lambda: gradient_descent(_X, _t, lr=0.1, steps=2.5), r"steps must be an integer"),
+    ("steps-none", lambda: gradient_descent(_X, _t, lr=0.1, steps=None), r"steps must be an integer"),
+    ("batch-size-float", lambda: gradient_descent(_X, _t, lr=0.1, steps=1, batch_size=2.0), r"batch_size must be an integer"),
+    ("l2-string", lambda: fit_least_squares(_X, _t, l2="0.1"), r"l2 must be a real number"),
+    ("l2-bool", lambda: fit_least_squares(_X, _t, l2=True), r"l2 must be a real number"),
+    ("noise-bool", lambda: make_sine_data(5, noise=True), r"noise must be a real number"),
+    ("lr-string", lambda: gradient_descent(_X, _t, lr="0.1", steps=1), r"lr must be a real number"),
+    ("n-float", lambda: make_sine_data(5.0), r"n must be an integer"),
 ]
 
 
-@pytest.mark.parametrize("call", [b[1] for b in BAD_TYPES], ids=[b[0] for b in BAD_TYPES])
-def test_non_numeric_raises_type_error(call):
-    with pytest.raises(TypeError, match="real numbers"):
+@pytest.mark.parametrize("call, pattern", [b[1:] for b in BAD_TYPES], ids=[b[0] for b in BAD_TYPES])
+def test_wrong_types_raise_type_error(call, pattern):
+    with pytest.raises(TypeError, match=pattern) as info:
         call()
+    assert info.traceback[-1].frame.f_globals["__name__"] == "nnfs.regression"
+
+
+def test_ragged_input_is_reported_by_our_code():
+    for call in (lambda: rms_error([[1.0, 2.0], [3.0]], [1.0, 2.0]), lambda: polynomial_features([[0.1], [0.2, 0.3]], 2)):
+        with pytest.raises(ValueError, match="could not be read as an array") as info:
+            call()
+        assert info.traceback[-1].frame.f_globals["__name__"] == "nnfs.regression"
 
 
 def test_divergence_raises_floating_point_error_mentioning_learning_rate(gd_problem):

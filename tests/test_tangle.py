@@ -331,3 +331,42 @@ def test_split_directives_keeps_code_and_later_comments():
     assert code == "x = 1\n#| not a directive here\n"
     assert skipped == 3
     assert tangle.split_directives("x = 1\n") == ([], "x = 1\n", 0)
+
+
+def test_directive_after_code_is_an_error(project: Path):
+    path = add_chapter(project, "02_bad.md", "CODE:\n#| default_exp gamma\n", "CODE:\nimport os\n#| export\nx = 1\n")
+    [message] = errors_of(project)
+    assert message.startswith(f"book/02_bad.md:{line_of(path, '#| export')}: directive '#| export' after code")
+
+
+def test_exported_cell_without_code_is_an_error(project: Path):
+    path = add_chapter(project, "02_bad.md", "CODE:\n#| default_exp gamma\n", "CODE:\n#| export\n")
+    [message] = errors_of(project)
+    assert message == f"book/02_bad.md:{line_of(path, '#| export')}: exported cell has no code"
+
+
+def test_check_catches_line_ending_drift(project: Path):
+    tangle.write(project)
+    alpha = project / "nnfs" / "alpha.py"
+    alpha.write_bytes(alpha.read_bytes().replace(b"\n", b"\r\n"))
+    assert tangle.check(project) == 1
+    tangle.write(project)
+    assert b"\r\n" not in alpha.read_bytes()
+    assert tangle.check(project) == 0
+
+
+def test_public_names_inside_top_level_if_and_try():
+    code = textwrap.dedent(
+        """
+        try:
+            from fast import kernel
+        except ImportError:
+            def kernel(): ...
+        if True:
+            LIMIT = 3
+        else:
+            LIMIT = 4
+        def _private(): ...
+        """
+    )
+    assert tangle.public_names(code, "x.md:1") == ["kernel", "LIMIT"]

@@ -5,13 +5,16 @@
 
 - every page listed in _toc.yml was built;
 - no code cell shown to readers still carries a tangler directive (``#|``);
-- no executed cell output shows a Python traceback.
+- no executed cell output shows a Python traceback;
+- no TeX leaked into the prose: a dollar sign or a backslash command outside the math
+  elements means a formula the Markdown parser did not recognise.
 
 Exits 1 and lists the problems if any check fails.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -55,6 +58,40 @@ class CellText(HTMLParser):
             self.current.append(data)
 
 
+class ProseText(HTMLParser):
+    """Collect the page's text outside math, code, cells, scripts and styles."""
+
+    SKIP_TAGS = {"script", "style", "pre", "code", "head", "nav"}
+    SKIP_CLASSES = {"math", "cell_input", "cell_output", "highlight"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip_tag: str | None = None
+        self.skip_depth = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip_tag is not None:
+            self.skip_depth += tag == self.skip_tag
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        if tag in self.SKIP_TAGS or classes & self.SKIP_CLASSES:
+            self.skip_tag, self.skip_depth = tag, 1
+
+    def handle_endtag(self, tag):
+        if self.skip_tag == tag:
+            self.skip_depth -= 1
+            if self.skip_depth == 0:
+                self.skip_tag = None
+
+    def handle_data(self, data):
+        if self.skip_tag is None:
+            self.text.append(data)
+
+
+LEAKED_TEX = re.compile(r"\$|\\[A-Za-z]+")
+
+
 def toc_files(toc: dict) -> list[str]:
     files = [toc["root"]]
     stack = list(toc.get("parts", [])) + list(toc.get("chapters", []))
@@ -84,6 +121,11 @@ def main(html_dir: str) -> int:
         for text in cells.outputs:
             if "Traceback (most recent call last)" in text:
                 problems.append(f"{page}: a cell output contains a traceback")
+        prose = ProseText()
+        prose.feed(page.read_text(encoding="utf-8"))
+        for line in "".join(prose.text).splitlines():
+            if LEAKED_TEX.search(line):
+                problems.append(f"{page}: TeX outside a formula in the text: {line.strip()[:100]!r}")
     for problem in problems:
         print(problem)
     print(f"checked {len(toc_files(toc))} pages: {'OK' if not problems else f'{len(problems)} problem(s)'}")

@@ -176,12 +176,18 @@ def read_chapter(root: Path, path: Path) -> tuple[str | None, int, list[tuple[st
         if cell.cell_type != "code":
             continue
         directives, code, skipped = split_directives(cell.source)
-        if not directives:
+        stray = [i for i, ln in enumerate(cell.source.split("\n")) if i >= skipped and ln.lstrip().startswith(DIRECTIVE_PREFIX)]
+        if not directives and not stray:
             continue
         if offset is None:  # cannot happen for a cell jupytext read from this file
             errors.append(f"{rel}:1: could not locate a code cell with directives in the file")
             continue
         first_line = _line_of(text, offset)
+        for i in stray:
+            errors.append(
+                f"{rel}:{first_line + i}: directive '{cell.source.split(chr(10))[i].strip()}' after code; "
+                "directives must be the first lines of a cell"
+            )
         target: str | None = None
         exported = False
         public = True
@@ -218,7 +224,9 @@ def read_chapter(root: Path, path: Path) -> tuple[str | None, int, list[tuple[st
                     f"{where}: unknown directive '#| {directive}' "
                     "(expected default_exp NAME, export [NAME] or exporti [NAME])"
                 )
-        if exported:
+        if exported and not code.strip():
+            errors.append(f"{rel}:{first_line}: exported cell has no code")
+        elif exported:
             line = first_line + skipped
             exports.append((target, Block(rel, line, code.rstrip() + "\n", public)))
     return default_exp, default_line, exports, _chapter_title(nb.cells), errors
@@ -286,7 +294,11 @@ def public_names(code: str, where: str) -> list[str]:
     except SyntaxError as exc:
         raise TangleError([f"{where}: exported cell is not valid Python: {exc.msg} (cell line {exc.lineno})"]) from None
     names: list[str] = []
-    for node in tree.body:
+    # Module-level statements, including those inside top-level if/try blocks
+    # (e.g. an optional import with a fallback definition).
+    nodes = list(tree.body)
+    while nodes:
+        node = nodes.pop(0)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
@@ -294,7 +306,12 @@ def public_names(code: str, where: str) -> list[str]:
                 names.extend(_assigned(target))
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
-    return [n for n in names if not n.startswith("_")]
+        elif isinstance(node, ast.If):
+            nodes[:0] = node.body + node.orelse
+        elif isinstance(node, ast.Try):
+            nodes[:0] = node.body + [n for h in node.handlers for n in h.body] + node.orelse + node.finalbody
+    unique = list(dict.fromkeys(names))
+    return [n for n in unique if not n.startswith("_")]
 
 
 def _assigned(target: ast.expr) -> list[str]:
@@ -383,8 +400,9 @@ def write(root: Path) -> int:
     expected = expected_files(root)
     (root / PACKAGE).mkdir(exist_ok=True)
     for path, text in expected.items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8", newline="\n")
+        data = text.encode("utf-8")
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
             print(f"wrote {path.relative_to(root).as_posix()}")
     for path in stale_files(root, expected):
         print(
@@ -400,9 +418,11 @@ def check(root: Path) -> int:
     status = 0
     for path, text in expected.items():
         rel = path.relative_to(root).as_posix()
-        actual = path.read_text(encoding="utf-8") if path.exists() else ""
-        if actual != text:
+        data = path.read_bytes() if path.exists() else b""
+        if data != text.encode("utf-8"):
             status = 1
+            # Decode without newline translation, so that CRLF drift shows up in the diff too.
+            actual = data.decode("utf-8", errors="replace")
             sys.stdout.writelines(
                 difflib.unified_diff(
                     actual.splitlines(keepends=True),
