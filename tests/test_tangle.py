@@ -370,3 +370,11 @@ def test_public_names_inside_top_level_if_and_try():
         """
     )
     assert tangle.public_names(code, "x.md:1") == ["kernel", "LIMIT"]
+
+
+def test_leading_string_of_a_module_becomes_its_docstring(project: Path):
+    add_chapter(project, "02_doc.md", 'CODE:\n#| default_exp gamma\n#| export\n"""What gamma is for."""\nimport math\n')
+    tangle.write(project)
+    text = (project / "nnfs" / "gamma.py").read_text()
+    assert '"""What gamma is for.\n\nModule `nnfs.gamma`, tangled from book/02_doc.md.\n"""' in text
+    assert text.count("What gamma is for.") == 1

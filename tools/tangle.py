@@ -348,7 +348,15 @@ def render(mod: Module) -> str:
             else:
                 kept.append(line)
         bodies.append("".join(kept).strip("\n") + "\n")
-    title = mod.title.replace("\\", "/").replace('"', "'")
+    # A string literal opening the module's first block is the module's own docstring;
+    # otherwise the chapter title stands in.
+    title = mod.title
+    first = ast.parse(bodies[0]).body if bodies else []
+    if first and isinstance(first[0], ast.Expr) and isinstance(first[0].value, ast.Constant) \
+            and isinstance(first[0].value.value, str):
+        title = first[0].value.value.strip()
+        bodies[0] = "\n".join(bodies[0].split("\n")[first[0].end_lineno:]).strip("\n") + "\n"
+    title = title.replace("\\", "/").replace('"', "'")
     summary = f"{title}\n\n" if title else ""
     out = [HEADER.format(chapter=mod.chapter), EDIT_HINT]
     out.append(f'"""{summary}Module `{PACKAGE}.{mod.name}`, tangled from {mod.chapter}.\n"""\n')
