@@ -47,7 +47,7 @@ def parity_data(n_bits: int = 2) -> tuple[list[tuple[int, ...]], list[int]]:
 XOR_X, XOR_T = parity_data(2)
 
 
-# %% book/02_xor.md:L274
+# %% book/02_xor.md:L285
 def sigmoid(z: float) -> float:
     """The logistic function 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2 so it never overflows."""
     return 0.5 * (1.0 + math.tanh(0.5 * z))
@@ -109,7 +109,7 @@ def train_xor_python(params: dict, lr: float, epochs: int,
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}, losses
 
 
-# %% book/02_xor.md:L527
+# %% book/02_xor.md:L555
 class Value:
     """A scalar that records the operations applied to it, for reverse-mode differentiation.
 
@@ -167,10 +167,18 @@ class Value:
 
     def __pow__(self, exponent) -> Value:
         if isinstance(exponent, bool) or not isinstance(exponent, Real):
-            return NotImplemented
+            return NotImplemented  # Python then raises TypeError: exponents must be plain numbers
+        if self.data < 0 and exponent != int(exponent):
+            raise ValueError(f"a negative base ({self.data}) to a fractional power ({exponent}) is not a real number")
+        if self.data == 0 and exponent < 0:
+            raise ZeroDivisionError(f"0.0 cannot be raised to the negative power {exponent}")
         out = Value(self.data**exponent, (self,), f"**{exponent}")
 
         def _backward():
+            if exponent == 0:
+                return  # x**0 = 1 does not depend on x
+            if self.data == 0 and exponent < 1:
+                raise ValueError(f"the derivative of x**{exponent} is infinite at x = 0")
             self.grad += exponent * self.data ** (exponent - 1) * out.grad
         out._backward = _backward
         return out
@@ -244,17 +252,20 @@ class Value:
 
     def backward(self) -> None:
         """Set ``grad`` of every Value in this one's graph to d(self)/d(value)."""
-        order, seen, stack = [], {id(self)}, [(self, False)]
-        while stack:  # iterative depth-first search, parents before children in `order`
-            node, expanded = stack.pop()
-            if expanded:
+        # Topological order by an iterative depth-first search: a node enters `order`
+        # only after everything it was computed from, so in reverse, every node has
+        # received its full gradient from all its consumers before it passes it on.
+        order, visited, stack = [], set(), [(self, False)]
+        while stack:
+            node, inputs_done = stack.pop()
+            if inputs_done:
                 order.append(node)
                 continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
             stack.append((node, True))
-            for parent in node._parents:
-                if id(parent) not in seen:
-                    seen.add(id(parent))
-                    stack.append((parent, False))
+            stack.extend((parent, False) for parent in node._parents if id(parent) not in visited)
         for node in order:
             node.grad = 0.0
         self.grad = 1.0
@@ -262,7 +273,7 @@ class Value:
             node._backward()
 
 
-# %% book/02_xor.md:L737
+# %% book/02_xor.md:L776
 class Neuron:
     """y = activation(w · x + b) over Values; weights uniform in [-1, 1] from ``rng``."""
 
@@ -307,6 +318,8 @@ class MLP:
 
     def __init__(self, n_inputs: int, layer_sizes: Sequence[int], activation: str = "tanh",
                  output_activation: str = "sigmoid", rng: random.Random | None = None):
+        if not layer_sizes or any(size < 1 for size in layer_sizes) or n_inputs < 1:
+            raise ValueError(f"an MLP needs n_inputs >= 1 and at least one layer of size >= 1; got {n_inputs}, {list(layer_sizes)}")
         rng = rng or random.Random()
         sizes = [n_inputs, *layer_sizes]
         self.layers = [Layer(sizes[k], sizes[k + 1], activation if k < len(layer_sizes) - 1 else output_activation, rng)

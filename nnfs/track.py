@@ -13,13 +13,14 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L1185
+# %% book/02_xor.md:L1261
 import json
 import math
+import operator
 import os
 import warnings
 from collections.abc import Iterable
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 
 
@@ -33,6 +34,10 @@ class History:
     def __init__(self, name: str = "run", config: dict | None = None):
         self.name = str(name)
         self.config = dict(config or {})
+        try:  # fail now, not at save time, if the config cannot be written as JSON
+            json.dumps(self.config, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"config must hold JSON values (numbers, strings, lists, dicts; no NaN): {exc}") from None
         self.metrics: dict[str, tuple[list[int], list[float]]] = {}
 
     def log(self, step: int, **metrics: float) -> None:
@@ -41,8 +46,9 @@ class History:
         Raises TypeError for a non-integer step or a metric that is not a real
         number.  A NaN or infinite value is stored as NaN, with a RuntimeWarning.
         """
-        if isinstance(step, bool) or not isinstance(step, int):
-            raise TypeError(f"step must be an int; got {step!r}")
+        if isinstance(step, bool) or not isinstance(step, Integral):
+            raise TypeError(f"step must be an integer; got {step!r}")
+        step = operator.index(step)
         for key, value in metrics.items():
             if isinstance(value, bool) or not isinstance(value, Real):
                 raise TypeError(f"metric {key!r} must be a real number; got {value!r} of type {type(value).__name__}")
@@ -66,6 +72,7 @@ class History:
         return list(steps), list(values)
 
     def last(self, key: str) -> float:
+        """The most recent value logged for ``key``."""
         return self.series(key)[1][-1]
 
     def plot(self, keys: Iterable[str] | None = None, ax=None, **plot_kwargs):
@@ -83,7 +90,7 @@ class History:
 
     # --- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        # JSON has no NaN; store it as null.
+        """A JSON-ready dict of the run; NaN values become None, since JSON has no NaN."""
         return {"name": self.name, "config": self.config,
                 "metrics": {k: {"steps": s, "values": [None if math.isnan(v) else v for v in vals]}
                             for k, (s, vals) in self.metrics.items()}}
@@ -102,7 +109,7 @@ class History:
         runs = _read_runs(path) if path.exists() else {}
         runs[self.name] = self.to_dict()
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"format": "nnfs.track/1", "runs": runs}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({"format": "nnfs.track/1", "runs": runs}, indent=1, sort_keys=True, allow_nan=False))
         tmp.replace(path)  # never leave a half-written file behind
 
     @classmethod
@@ -135,7 +142,7 @@ def _read_runs(path: Path) -> dict:
     return data["runs"]
 
 
-# %% book/02_xor.md:L1378
+# %% book/02_xor.md:L1465
 class WandbLogger:
     """Send a run's config and metrics to Weights & Biases, with the same ``log``/``finish`` as History.
 
@@ -150,8 +157,7 @@ class WandbLogger:
             import wandb
         except ImportError as exc:
             raise ImportError("WandbLogger needs the wandb package: pip install 'nnfs-textbook[track]'") from exc
-        settings = wandb.Settings(silent=True, console="off", disable_git=True, save_code=False,
-                                  x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True)
+        settings = wandb.Settings(silent=True, console="off", disable_git=True, save_code=False)
         self.run = wandb.init(project=project, name=name, id=run_id, config=config or {}, mode=mode,
                               dir=None if dir is None else str(dir), settings=settings)
 

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L387
+# %% book/02_xor.md:L402
 import numpy as np
 
 from nnfs.scalar import XOR_T, XOR_X
@@ -39,8 +39,8 @@ def init_xor_params(n_runs: int, n_hidden: int, rng: np.random.Generator, scale:
     """Parameters of ``n_runs`` independent n_inputs-n_hidden-1 networks.
 
     Weights and biases are uniform in [-scale, scale]; with ``symmetric=True``
-    every weight of a run is the same value (drawn once per run), which
-    makes all hidden units identical.  Shapes: W1 (S, D, H), b1 (S, H),
+    every weight and bias of a run is the same value (drawn once per run),
+    which makes all hidden units identical.  Shapes: W1 (S, D, H), b1 (S, H),
     W2 (S, H), b2 (S,) with S = n_runs, D = n_inputs, H = n_hidden.
     """
     if n_runs < 1 or n_hidden < 1 or n_inputs < 1:
@@ -82,9 +82,11 @@ def train_xor(params: dict[str, np.ndarray], lr: float, epochs: int, hidden: str
     X, T = np.asarray(X, float), np.asarray(T, float)
     if X.ndim != 2 or X.shape[1] != params["W1"].shape[1]:
         raise ValueError(f"X must have shape (N, {params['W1'].shape[1]}) for these parameters; got {X.shape}")
+    if T.shape != (len(X),):
+        raise ValueError(f"T must have shape ({len(X)},), one target per row of X; got {T.shape}")
     _, act_grad = ACTIVATIONS[hidden]
     p = {k: v.copy() for k, v in params.items()}
-    N = len(T)
+    N = len(X)
     history = np.empty((epochs, len(p["b2"])))
     for epoch in range(epochs):
         Hid, y = xor_forward(p, X, hidden)
@@ -118,27 +120,31 @@ def xor_solved(params: dict[str, np.ndarray], hidden: str = "sigmoid", X=XOR_X, 
     return np.all((y > 0.5) == (np.asarray(T) > 0.5), axis=1)
 
 
-# %% book/02_xor.md:L1315
-def train_xor_logged(config: dict, loggers: Iterable = (), log_every: int = 50, seed: int = 0) -> dict[str, np.ndarray]:
+# %% book/02_xor.md:L1398
+def train_xor_logged(config: dict, loggers: Iterable = (), log_every: int = 50) -> dict[str, np.ndarray]:
     """Train one network with the settings in ``config`` and report to each logger as it goes.
 
     config keys: n_hidden, lr, epochs, and optionally hidden ("tanh"),
-    loss ("cross_entropy"), scale (1.0).  Every ``log_every`` epochs each
-    logger gets ``log(epoch, loss=..., accuracy=...)``; at the end, ``finish()``.
+    loss ("cross_entropy"), scale (1.0) and seed (0), so that the config
+    alone reproduces the run.  At epochs 0, log_every, 2·log_every, … and at
+    the last epoch each logger gets ``log(epoch, loss=..., accuracy=...)``;
+    at the end, even if training fails, ``finish()``.
     Returns the trained parameters (one run, S = 1).
     """
     hidden, loss, epochs = config.get("hidden", "tanh"), config.get("loss", "cross_entropy"), config["epochs"]
-    p = init_xor_params(1, config["n_hidden"], np.random.default_rng(seed), config.get("scale", 1.0))
+    p = init_xor_params(1, config["n_hidden"], np.random.default_rng(config.get("seed", 0)), config.get("scale", 1.0))
     loggers = list(loggers)
     checkpoints = sorted(set(range(0, epochs, log_every)) | {epochs})
-    for epoch, next_epoch in zip(checkpoints, checkpoints[1:] + [None]):
-        _, y = xor_forward(p, XOR_X, hidden)
-        metrics = {"loss": float(xor_loss(p, hidden, loss)[0]),
-                   "accuracy": float(np.mean((y[0] > 0.5) == (np.asarray(XOR_T) > 0.5)))}
+    try:
+        for epoch, next_epoch in zip(checkpoints, checkpoints[1:] + [None]):
+            _, y = xor_forward(p, XOR_X, hidden)
+            metrics = {"loss": float(xor_loss(p, hidden, loss)[0]),
+                       "accuracy": float(np.mean((y[0] > 0.5) == (np.asarray(XOR_T) > 0.5)))}
+            for logger in loggers:
+                logger.log(epoch, **metrics)
+            if next_epoch is not None:
+                p, _ = train_xor(p, config["lr"], next_epoch - epoch, hidden, loss)
+    finally:
         for logger in loggers:
-            logger.log(epoch, **metrics)
-        if next_epoch is not None:
-            p, _ = train_xor(p, config["lr"], next_epoch - epoch, hidden, loss)
-    for logger in loggers:
-        logger.finish()
+            logger.finish()
     return p
