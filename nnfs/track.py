@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L1261
+# %% book/02_xor.md:L1267
 import json
 import math
 import operator
@@ -49,9 +49,10 @@ class History:
         if isinstance(step, bool) or not isinstance(step, Integral):
             raise TypeError(f"step must be an integer; got {step!r}")
         step = operator.index(step)
-        for key, value in metrics.items():
+        for key, value in metrics.items():  # check everything first, so a rejected call records nothing
             if isinstance(value, bool) or not isinstance(value, Real):
                 raise TypeError(f"metric {key!r} must be a real number; got {value!r} of type {type(value).__name__}")
+        for key, value in metrics.items():
             value = float(value)
             if not math.isfinite(value):
                 warnings.warn(f"run {self.name!r}: metric {key!r} is {value} at step {step}; stored as NaN",
@@ -142,7 +143,7 @@ def _read_runs(path: Path) -> dict:
     return data["runs"]
 
 
-# %% book/02_xor.md:L1465
+# %% book/02_xor.md:L1472
 class WandbLogger:
     """Send a run's config and metrics to Weights & Biases, with the same ``log``/``finish`` as History.
 

@@ -58,8 +58,16 @@ def params_from_python(params: dict) -> dict[str, np.ndarray]:
             "W2": np.array([params["W2"]], float), "b2": np.array([params["b2"]], float)}
 
 
+def _check_options(hidden: str, loss: str = "mse") -> None:
+    if hidden not in ACTIVATIONS:
+        raise ValueError(f"hidden must be one of {sorted(ACTIVATIONS)}; got {hidden!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
+
+
 def xor_forward(params: dict[str, np.ndarray], X, hidden: str = "sigmoid") -> tuple[np.ndarray, np.ndarray]:
     """Hidden activations (S, N, H) and outputs y (S, N) for inputs X (N, D)."""
+    _check_options(hidden)
     act, _ = ACTIVATIONS[hidden]
     Hid = act(np.asarray(X, float) @ params["W1"] + params["b1"][:, None, :])
     z2 = (Hid @ params["W2"][:, :, None])[:, :, 0] + params["b2"][:, None]
@@ -75,10 +83,7 @@ def train_xor(params: dict[str, np.ndarray], lr: float, epochs: int, hidden: str
     "cross_entropy".  Returns (trained params, losses of shape (epochs, S)),
     losses[e] being each run's loss before the update of epoch e.
     """
-    if hidden not in ACTIVATIONS:
-        raise ValueError(f"hidden must be one of {sorted(ACTIVATIONS)}; got {hidden!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
+    _check_options(hidden, loss)
     X, T = np.asarray(X, float), np.asarray(T, float)
     if X.ndim != 2 or X.shape[1] != params["W1"].shape[1]:
         raise ValueError(f"X must have shape (N, {params['W1'].shape[1]}) for these parameters; got {X.shape}")
@@ -103,6 +108,7 @@ def train_xor(params: dict[str, np.ndarray], lr: float, epochs: int, hidden: str
 
 def _loss(y: np.ndarray, T: np.ndarray, loss: str) -> np.ndarray:
     """Per-run loss (S,) of outputs y (S, N) against targets T (N,)."""
+    _check_options("sigmoid", loss)
     if loss == "mse":
         return 0.5 * np.mean((y - T) ** 2, axis=1)
     y = np.clip(y, 1e-15, 1 - 1e-15)  # a saturated sigmoid can round to exactly 0 or 1
@@ -120,7 +126,7 @@ def xor_solved(params: dict[str, np.ndarray], hidden: str = "sigmoid", X=XOR_X, 
     return np.all((y > 0.5) == (np.asarray(T) > 0.5), axis=1)
 
 
-# %% book/02_xor.md:L1398
+# %% book/02_xor.md:L1405
 def train_xor_logged(config: dict, loggers: Iterable = (), log_every: int = 50) -> dict[str, np.ndarray]:
     """Train one network with the settings in ``config`` and report to each logger as it goes.
 
