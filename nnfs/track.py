@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L1267
+# %% book/02_xor.md:L1292
 import json
 import math
 import operator
@@ -143,23 +143,25 @@ def _read_runs(path: Path) -> dict:
     return data["runs"]
 
 
-# %% book/02_xor.md:L1472
+# %% book/02_xor.md:L1514
 class WandbLogger:
     """Send a run's config and metrics to Weights & Biases, with the same ``log``/``finish`` as History.
 
-    mode: "offline" (default; writes a run directory under ``dir``, no account
-    or network needed; upload it later with ``wandb sync``), "online" or "disabled".
+    mode: "offline" (default; writes a run directory under ``dir``/wandb, no
+    account or network needed; upload it later with ``wandb sync``), "online"
+    or "disabled".  group: a name that W&B uses to show related runs together.
     Raises ImportError, naming the ``track`` extra, if wandb is not installed.
     """
 
     def __init__(self, project: str, name: str | None = None, config: dict | None = None,
-                 mode: str = "offline", dir: str | os.PathLike | None = None, run_id: str | None = None):
+                 mode: str = "offline", dir: str | os.PathLike | None = None, run_id: str | None = None,
+                 group: str | None = None):
         try:
             import wandb
         except ImportError as exc:
             raise ImportError("WandbLogger needs the wandb package: pip install 'nnfs-textbook[track]'") from exc
         settings = wandb.Settings(silent=True, console="off", disable_git=True, save_code=False)
-        self.run = wandb.init(project=project, name=name, id=run_id, config=config or {}, mode=mode,
+        self.run = wandb.init(project=project, name=name, id=run_id, group=group, config=config or {}, mode=mode,
                               dir=None if dir is None else str(dir), settings=settings)
 
     def log(self, step: int, **metrics: float) -> None:
