@@ -14,7 +14,7 @@ CACHE_KEY := $(PY) tools/cache_key.py
 CACHE  := _build/.jupyter_cache
 STAMP  := _build/.nnfs-hash
 
-.PHONY: help book book-fresh test tangle check bench venv clean distclean
+.PHONY: help book book-fresh test tangle check bench data venv clean distclean
 
 help:
 	@echo "make book        build the book into $(HTML) (executes chapters; reuses the cache when nnfs/ is unchanged)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test        check that nnfs/ matches the chapters, then run the test suite"
 	@echo "make tangle      regenerate nnfs/ from the chapters"
 	@echo "make bench       run the benchmarks in benchmarks/ (not part of the tests)"
+	@echo "make data        make Fashion-MNIST available (found on disk, Debian package, or download)"
 	@echo "make clean       remove the built site and the execution cache"
 
 $(PY):
@@ -46,10 +47,25 @@ check: $(VENV)/.installed-test
 test: $(VENV)/.installed-test check
 	$(PY) -m pytest
 
+# Fashion-MNIST for Chapter 3: already on disk, else the Debian package (when we are root
+# and apt-get exists, as on CI), else nnfs.data downloads it (needs internet).
+data: $(VENV)/.installed-book
+	@if $(PY) -c 'from nnfs.data import load_fashion_mnist; load_fashion_mnist(download=False)' 2>/dev/null; then \
+		echo "Fashion-MNIST: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Fashion-MNIST: installing the Debian package dataset-fashion-mnist"; \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+	fi
+	@$(PY) -c 'from nnfs.data import load_fashion_mnist; load_fashion_mnist()'
+
 bench: $(VENV)/.installed-test
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-book: $(VENV)/.installed-book
+# Progress bars are for interactive use; the built pages stay clean.
+book book-fresh: export NNFS_PROGRESS = 0
+
+book: $(VENV)/.installed-book data
 	$(PY) tools/tangle.py
 	@mkdir -p _build
 	@key=$$($(CACHE_KEY)) || exit 1; \
@@ -62,7 +78,7 @@ book: $(VENV)/.installed-book
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
 
-book-fresh: $(VENV)/.installed-book
+book-fresh: $(VENV)/.installed-book data
 	rm -rf _build
 	$(PY) tools/tangle.py --check
 	$(JB) build . -W -n --keep-going

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Chapter 3 benchmark: one float32 training step of nnfs.nn against PyTorch on the CPU, in the same run.
+
+    .venv/bin/python benchmarks/bench_mlp_step.py [--threads N]
+
+MLP 784-256-256-10 with ReLU, batch 128, softmax cross-entropy, SGD with
+momentum 0.9.  Both sides get the same thread count (NumPy's BLAS through
+threadpoolctl, PyTorch through torch.set_num_threads), the same weights and
+the same batches; each timing is the median over repeats after a warm-up.
+Prints both times and the ratio nnfs / PyTorch (the target is <= 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from nnfs.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy
+from nnfs.optim import SGD
+
+SIZES = (784, 256, 256, 10)
+BATCH, STEPS, REPEATS = 128, 50, 15
+
+
+def make_batches(rng):
+    x = rng.random((STEPS, BATCH, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], (STEPS, BATCH))
+    return x, y
+
+
+def nnfs_model(rng):
+    layers = []
+    for k in range(len(SIZES) - 1):
+        layers.append(Linear(SIZES[k], SIZES[k + 1], rng, input_grad=k > 0))
+        if k < len(SIZES) - 2:
+            layers.append(ReLU())
+    return Sequential(*layers)
+
+
+def torch_model(model):
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, Linear):
+            lin = torch.nn.Linear(layer.in_features, layer.out_features)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(layer.weight.data.T.copy()))
+                lin.bias.copy_(torch.from_numpy(layer.bias.data.copy()))
+            layers.append(lin)
+        else:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def time_epochs(run, repeats=REPEATS):
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) / STEPS)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    threads = parser.parse_args().threads
+    rng = np.random.default_rng(0)
+    x, y = make_batches(rng)
+    model = nnfs_model(rng)
+    tmodel = torch_model(model)
+    loss_fn = SoftmaxCrossEntropy()
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
+    tloss = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def nnfs_epoch():
+        for k in range(STEPS):
+            opt.zero_grad()
+            loss_fn(model(x[k]), y[k])
+            model.backward(loss_fn.backward())
+            opt.step()
+
+    def torch_epoch():
+        for k in range(STEPS):
+            topt.zero_grad()
+            tloss(tmodel(tx[k]), ty[k]).backward()
+            topt.step()
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        blas = ", ".join(f"{i['internal_api']} {i.get('architecture', '')} ({i['num_threads']} threads)"
+                         for i in threadpool_info())
+        t_nnfs = time_epochs(nnfs_epoch)
+        t_torch = time_epochs(torch_epoch)
+    print(f"numpy {np.__version__} [{blas}]; torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}")
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD momentum, float32")
+    print(f"nnfs   : {t_nnfs * 1e3:7.3f} ms/step")
+    print(f"PyTorch: {t_torch * 1e3:7.3f} ms/step")
+    print(f"ratio nnfs / PyTorch = {t_nnfs / t_torch:.2f}  (target <= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
