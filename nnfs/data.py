@@ -47,11 +47,13 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
     header, a corrupt gzip stream, or a checksum mismatch.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"IDX file not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     try:
         with _open(path) as fh:
             raw = fh.read()
+    except PermissionError:
+        raise
     except (OSError, EOFError) as exc:  # gzip raises these for truncated or corrupt streams
         raise ValueError(f"{path}: cannot decompress ({exc}); the file is truncated or corrupt") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
@@ -77,7 +79,11 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in .gz)."""
+    """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in .gz).
+
+    The output is deterministic (no timestamp in the gzip header).
+    Raises TypeError for a dtype that IDX cannot store.
+    """
     array = np.asarray(array)
     codes = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
     native = array.dtype.newbyteorder("=")
@@ -86,11 +92,15 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     header = bytes([0, 0, codes[native], array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     body = np.ascontiguousarray(array, dtype=IDX_DTYPES[codes[native]]).tobytes()
     path = Path(path)
-    with (gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")) as fh:
-        fh.write(header + body)
+    with open(path, "wb") as raw_file:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw_file, mtime=0) as fh:
+                fh.write(header + body)
+        else:
+            raw_file.write(header + body)
 
 
-# %% book/03_mlp.md:L178
+# %% book/03_mlp.md:L188
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _FILES = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
@@ -115,42 +125,73 @@ def _search_dirs(name: str, system_dir: str | None) -> list[Path]:
     return dirs
 
 
+def _find(directory: Path, filename: str) -> Path | None:
+    """The file, gzip-compressed or not, if it is in ``directory``."""
+    for candidate in (directory / filename, directory / filename.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_split(directory: Path, sha256: dict | None, n_classes: int = 10):
+    paths = {k: _find(directory, f) for k, f in _FILES.items()}
+    if any(p is None for p in paths.values()):
+        return None
+    a = {k: read_idx(p, sha256[k] if sha256 else None) for k, p in paths.items()}
+    for part in ("train", "test"):  # structural checks, which matter most where there is no checksum
+        x, y = a[f"x_{part}"], a[f"y_{part}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{directory}: {part} images {x.shape} and labels {y.shape} do not fit together")
+        if y.size and int(y.max()) >= n_classes:
+            raise ValueError(f"{directory}: {part} labels must be in 0..{n_classes - 1}; found {int(y.max())}")
+    return (a["x_train"], a["y_train"]), (a["x_test"], a["y_test"])
+
+
 def _load(name: str, system_dir: str | None, sha256: dict | None, url: str | None, download: bool):
     dirs = _search_dirs(name, system_dir)
     for directory in dirs:
-        if all((directory / f).exists() for f in _FILES.values()):
-            arrays = {k: read_idx(directory / f, sha256[k] if sha256 else None) for k, f in _FILES.items()}
-            return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-    if download and url is not None:
+        found = _read_split(directory, sha256)
+        if found is not None:
+            return found
+    if not download:
+        problem = "downloading was switched off (download=False)"
+    elif url is None:
+        problem = "this data set is never downloaded, because we ship no checksums for it"
+    else:
         try:
             import pooch
         except ImportError:
             pooch = None
-        if pooch is not None:
-            cache = dirs[1] if not os.environ.get("NNFS_DATA") else dirs[0]
+        cache = dirs[0]  # $NNFS_DATA/<name> if set, else ~/.cache/nnfs/<name>
+        if pooch is None:
+            problem = "pooch is not installed, so nothing could be downloaded"
+        else:
             try:
                 for f in _FILES.values():
                     pooch.retrieve(url + f, known_hash=None, fname=f, path=cache, progressbar=False)
-            except Exception as exc:  # no network, HTTP error, ...: fall through to the explanation below
-                download_error = f"downloading from {url} failed: {exc}"
+            except Exception as exc:  # no network, HTTP error, ...: explained below
+                problem = f"downloading from {url} failed ({type(exc).__name__}: {exc})"
             else:
-                return _load(name, None, sha256, None, download=False)
-        else:
-            download_error = "pooch is not installed, so nothing could be downloaded"
-    else:
-        download_error = "downloading is switched off for this data set" if url is None else "download=False"
+                try:
+                    return _read_split(cache, sha256)
+                except ValueError:  # a corrupt download must not poison the cache
+                    for f in _FILES.values():
+                        (cache / f).unlink(missing_ok=True)
+                    raise
+    ways = [f"set NNFS_DATA to a directory that holds a '{name}' folder with the four files",
+            f"put the four files in ~/.cache/nnfs/{name}/"]
+    if system_dir:
+        ways.append("on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist")
+    if url is not None:
+        ways.append("call again with an internet connection (the files are downloaded and checksummed)")
     raise FileNotFoundError(
-        f"{name} not found. Looked for the four files {sorted(_FILES.values())} in:\n"
-        + "".join(f"  - {d}\n" for d in dirs)
-        + f"and {download_error}. Ways to provide the data:\n"
-        "  1. set NNFS_DATA to a directory that holds a '" + name + "' folder with the four files;\n"
-        "  2. put the files in ~/.cache/nnfs/" + name + "/;\n"
-        + ("  3. on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist;\n" if system_dir else "")
-        + "  4. connect to the internet and call again (the files are downloaded and checksummed)."
+        f"{name} not found. Looked for the four files {sorted(_FILES.values())} (with or without .gz) in:\n"
+        + "".join(f"  - {d}\n" for d in dirs) + f"and {problem}. Ways to provide the data:\n"
+        + "".join(f"  {k}. {way}\n" for k, way in enumerate(ways, start=1))
     )
 
 
-def load_fashion_mnist(download: bool = True):
+def load_fashion_mnist(download: bool = True) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fashion-MNIST as ((x_train, y_train), (x_test, y_test)).
 
     Images are uint8 arrays of shape (N, 28, 28), labels uint8 in 0..9 (see
@@ -163,16 +204,18 @@ def load_fashion_mnist(download: bool = True):
     return _load("fashion-mnist", "/usr/share/datasets/fashion-mnist", _FASHION_SHA256, _FASHION_URL, download)
 
 
-def load_mnist():
+def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The MNIST digits, in the same layout as ``load_fashion_mnist``, from $NNFS_DATA/mnist or ~/.cache/nnfs/mnist.
 
-    The files are checked structurally (magic number, sizes) but, as we
-    ship no checksums for them, not by hash; they are never downloaded.
+    The files are checked structurally (magic number, sizes, labels in 0..9)
+    but, as we ship no checksums for them, not by hash, and for the same
+    reason they are never downloaded.  Raises FileNotFoundError (listing the
+    ways to provide the data) or ValueError, like ``load_fashion_mnist``.
     """
-    return _load("mnist", None, None, None, download=False)
+    return _load("mnist", None, None, None, download=True)
 
 
-# %% book/03_mlp.md:L302
+# %% book/03_mlp.md:L345
 def prepare_images(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images (N, H, W) -> float rows (N, H*W) scaled to [0, 1]."""
     x = np.asarray(x)

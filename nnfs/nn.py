@@ -24,9 +24,9 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L427
+# %% book/03_mlp.md:L470
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class Parameter:
 
     def __init__(self, data):
         self.data = data
-        self.grad = data * 0  # zeros like data, on the same device and in the same dtype
+        self.grad = _array_module(data).zeros_like(data)  # same shape, dtype and device
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -89,7 +89,7 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-# %% book/03_mlp.md:L505
+# %% book/03_mlp.md:L548
 def glorot_uniform(shape: tuple[int, int], rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     """Uniform in ±sqrt(6 / (fan_in + fan_out)), i.e. variance 2 / (fan_in + fan_out)."""
     limit = math.sqrt(6.0 / (shape[0] + shape[1]))
@@ -101,7 +101,7 @@ def he_normal(shape: tuple[int, int], rng: np.random.Generator, dtype=np.float32
     return (rng.standard_normal(shape) * math.sqrt(2.0 / shape[0])).astype(dtype)
 
 
-def scaled_normal(std: float) -> callable:
+def scaled_normal(std: float) -> Callable:
     """An initialiser with a fixed standard deviation, for experiments with bad choices."""
     def init(shape, rng, dtype=np.float32):
         return (rng.standard_normal(shape) * std).astype(dtype)
@@ -111,7 +111,7 @@ def scaled_normal(std: float) -> callable:
 INITIALISERS = {"glorot": glorot_uniform, "he": he_normal}
 
 
-# %% book/03_mlp.md:L528
+# %% book/03_mlp.md:L571
 class Linear(Module):
     """y = x @ weight + bias, for x of shape (N, in_features).
 
@@ -126,6 +126,8 @@ class Linear(Module):
                  init="he", dtype=np.float32, name: str | None = None, input_grad: bool = True):
         rng = rng if rng is not None else np.random.default_rng()
         self.input_grad = input_grad
+        if isinstance(init, str) and init not in INITIALISERS:
+            raise ValueError(f"unknown initialiser {init!r}; use one of {sorted(INITIALISERS)} or a function")
         init_fn = INITIALISERS[init] if isinstance(init, str) else init
         self.in_features, self.out_features = in_features, out_features
         self.name = name or f"Linear({in_features}, {out_features})"
@@ -134,14 +136,21 @@ class Linear(Module):
         self.x = None
 
     def forward(self, x):
+        """x: (N, in_features) in the layer's dtype -> (N, out_features)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self.name}: expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
+        if x.dtype != self.weight.data.dtype:  # a silent upcast would halve the speed, a downcast lose digits
+            raise ValueError(f"{self.name}: input has dtype {x.dtype} but the weights are {self.weight.data.dtype}; "
+                             f"convert the input with .astype({self.weight.data.dtype})")
         self.x = x
         out = x @ self.weight.data
         out += self.bias.data
         return out
 
     def backward(self, grad_out):
+        """grad_out: (N, out_features) -> grad w.r.t. the input (N, in_features), or None if input_grad is False."""
+        if self.x is None:
+            raise RuntimeError(f"{self.name}: backward() called before forward()")
         self.weight.grad += self.x.T @ grad_out
         self.bias.grad += grad_out.sum(axis=0)
         return grad_out @ self.weight.data.T if self.input_grad else None
@@ -162,10 +171,11 @@ class ReLU(Module):
 
 
 class Sigmoid(Module):
-    """1 / (1 + exp(-x)), elementwise (computed through tanh, which cannot overflow)."""
+    """1 / (1 + exp(-x)), elementwise, computed as exp(-log(1 + exp(-x))), which neither overflows nor cancels."""
 
     def forward(self, x):
-        self.out = _array_module(x).tanh(x * 0.5) * 0.5 + 0.5
+        xp = _array_module(x)
+        self.out = xp.exp(-xp.logaddexp(0, -x))
         return self.out
 
     def backward(self, grad_out):
@@ -203,7 +213,7 @@ class Sequential(Module):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-# %% book/03_mlp.md:L656
+# %% book/03_mlp.md:L718
 def _check_labels(labels, n: int, n_classes: int, where: str):
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"{where}: labels must have shape ({n},), one per example; got {tuple(labels.shape)}")
@@ -222,7 +232,10 @@ class SoftmaxCrossEntropy(Module):
     Raises ValueError for labels of the wrong shape, a float dtype, or out of range.
     """
 
-    def forward(self, logits, labels):
+    def forward(self, logits, labels) -> float:
+        """logits: (N, C) floats; labels: (N,) ints in 0..C-1 -> mean loss (a Python float)."""
+        if logits.ndim != 2:
+            raise ValueError(f"SoftmaxCrossEntropy: logits must have shape (N, C); got {tuple(logits.shape)}")
         n, n_classes = logits.shape
         _check_labels(labels, n, n_classes, "SoftmaxCrossEntropy")
         xp = _array_module(logits)
@@ -233,7 +246,8 @@ class SoftmaxCrossEntropy(Module):
         self.rows = xp.arange(n)
         return float(-log_probs[self.rows, labels].mean())
 
-    def backward(self, grad_out=1.0):
+    def backward(self, grad_out: float = 1.0):
+        """-> gradient of grad_out * loss w.r.t. the logits, (N, C): (softmax - onehot) * grad_out / N."""
         grad = self.probs.copy()
         grad[self.rows, self.labels] -= 1
         grad *= grad.dtype.type(grad_out / len(grad))

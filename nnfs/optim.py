@@ -16,11 +16,25 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L897
+# %% book/03_mlp.md:L1045
 import math
 from collections.abc import Iterable
+from numbers import Real
 
-from nnfs.nn import Parameter
+from nnfs.nn import Parameter, _array_module
+
+
+def _number(value, name: str, low: float = 0.0, high: float = math.inf, low_open: bool = False) -> float:
+    """A hyperparameter as a Python float (so it never upcasts float32 arrays), range-checked."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
+            or not (low < value if low_open else low <= value) or not value < high:
+        bound = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high != math.inf else "")
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return float(value)
+
+
+def _zeros_like(p: Parameter):
+    return _array_module(p.data).zeros_like(p.data)
 
 
 class Optimizer:
@@ -30,9 +44,7 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimiser got no parameters")
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a finite number > 0; got {lr!r}")
-        self.lr = float(lr)
+        self.lr = _number(lr, "lr", low_open=True)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -47,8 +59,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum, self.weight_decay = momentum, weight_decay
-        self.velocity = [p.data * 0 for p in self.params] if momentum else None
+        self.momentum = _number(momentum, "momentum", high=1.0)
+        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.velocity = [_zeros_like(p) for p in self.params] if self.momentum else None
 
     def step(self) -> None:
         for k, p in enumerate(self.params):
@@ -69,10 +82,11 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.beta1, self.beta2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
-        self.m = [p.data * 0 for p in self.params]
-        self.v = [p.data * 0 for p in self.params]
+        self.beta1, self.beta2 = (_number(b, f"betas[{k}]", high=1.0) for k, b in enumerate(betas))
+        self.eps = _number(eps, "eps", low_open=True)
+        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.m = [_zeros_like(p) for p in self.params]
+        self.v = [_zeros_like(p) for p in self.params]
         self.t = 0
 
     def step(self) -> None:
@@ -106,7 +120,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# %% book/03_mlp.md:L998
+# %% book/03_mlp.md:L1169
 class CosineSchedule:
     """Sets optimizer.lr each step: linear warm-up to base_lr, then a half cosine down to min_lr.
 
@@ -122,9 +136,10 @@ class CosineSchedule:
         optimizer.lr = self.lr_at(0)
 
     def lr_at(self, t: int) -> float:
+        """The learning rate for optimiser step t = 0, 1, …, total_steps - 1 (eq. eq-cosine)."""
         if t < self.warmup:
             return self.base_lr * (t + 1) / self.warmup
-        progress = min((t - self.warmup) / max(self.total - self.warmup, 1), 1.0)
+        progress = min((t + 1 - self.warmup) / (self.total - self.warmup), 1.0)
         return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
 
     def step(self) -> None:

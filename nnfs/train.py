@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1035
+# %% book/03_mlp.md:L1229
 import math
 import os
 import sys
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfs.data import minibatches
-from nnfs.nn import Module
+from nnfs.nn import Module, _array_module
 from nnfs.track import History
 
 
@@ -72,20 +72,22 @@ def fit(model: Module, loss_fn: Module, optimizer, x_train, y_train, epochs: int
     """
     rng = rng if rng is not None else np.random.default_rng()
     history = history if history is not None else History("fit")
+    logged = [s for steps, _ in history.metrics.values() for s in steps]
+    first_epoch = max(logged, default=0) + 1  # continuing a History continues its epoch count
     if progress is None:
         progress = os.environ.get("NNFS_PROGRESS", "") != "0" and (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, first_epoch + epochs):
         batches = minibatches(x_train, y_train, batch_size, rng)
         if progress:
             from tqdm import tqdm
             batches = tqdm(batches, total=math.ceil(len(x_train) / batch_size), desc=f"epoch {epoch}", leave=False)
         loss_sum, correct = 0.0, 0
-        for step, (xb, yb) in enumerate(batches):
+        for step, (xb, yb) in enumerate(batches, start=1):
             optimizer.zero_grad()
             logits = model(xb)
             loss = loss_fn(logits, yb)
             if not math.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss} at epoch {epoch}, step {step}; "
+                raise FloatingPointError(f"the loss became {loss} at epoch {epoch}, step {step} of the epoch; "
                                          "lower the learning rate or check the data and initialisation")
             model.backward(loss_fn.backward())
             optimizer.step()
@@ -100,9 +102,23 @@ def fit(model: Module, loss_fn: Module, optimizer, x_train, y_train, epochs: int
     return history
 
 
-def save(model: Module, path: str | os.PathLike) -> None:
-    """Save the model's parameters, by name, to an .npz file."""
-    np.savez(path, **{name: np.asarray(p.data) for name, p in model.named_parameters()})
+def _npz_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def _to_numpy(a) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)  # CuPy arrays copy to the host with .get()
+
+
+def save(model: Module, path: str | os.PathLike) -> Path:
+    """Save the model's parameters, by name, to a compressed .npz file (".npz" is appended if missing).
+
+    Returns the path written.
+    """
+    path = _npz_path(path)
+    np.savez_compressed(path, **{name: _to_numpy(p.data) for name, p in model.named_parameters()})
+    return path
 
 
 def load(model: Module, path: str | os.PathLike) -> None:
@@ -111,7 +127,7 @@ def load(model: Module, path: str | os.PathLike) -> None:
     Raises FileNotFoundError with the path if it is missing; KeyError if the
     names differ; ValueError naming the parameter and both shapes if a shape differs.
     """
-    path = Path(path)
+    path = _npz_path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved weights at {path}")
     params = dict(model.named_parameters())
@@ -124,4 +140,4 @@ def load(model: Module, path: str | os.PathLike) -> None:
                 raise ValueError(f"{path}: parameter {name!r} has shape {saved[name].shape} in the file "
                                  f"but {p.data.shape} in the model")
         for name, p in params.items():
-            p.data[...] = saved[name]
+            p.data[...] = _array_module(p.data).asarray(saved[name], dtype=p.data.dtype)
