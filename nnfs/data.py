@@ -24,6 +24,7 @@ __all__ = [
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
             raw = fh.read()
     except PermissionError:
         raise
-    except (OSError, EOFError) as exc:  # gzip raises these for truncated or corrupt streams
+    except (OSError, EOFError, zlib.error) as exc:  # what gzip raises for truncated or corrupt streams
         raise ValueError(f"{path}: cannot decompress ({exc}); the file is truncated or corrupt") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path}: not an IDX file (the magic number must start with two zero bytes)")
@@ -100,7 +101,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
             raw_file.write(header + body)
 
 
-# %% book/03_mlp.md:L188
+# %% book/03_mlp.md:L189
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _FILES = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
@@ -215,7 +216,7 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     return _load("mnist", None, None, None, download=True)
 
 
-# %% book/03_mlp.md:L345
+# %% book/03_mlp.md:L346
 def prepare_images(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images (N, H, W) -> float rows (N, H*W) scaled to [0, 1]."""
     x = np.asarray(x)

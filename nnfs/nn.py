@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L470
+# %% book/03_mlp.md:L471
 import math
 from collections.abc import Callable, Iterator
 
@@ -89,7 +89,7 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-# %% book/03_mlp.md:L548
+# %% book/03_mlp.md:L549
 def glorot_uniform(shape: tuple[int, int], rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     """Uniform in ±sqrt(6 / (fan_in + fan_out)), i.e. variance 2 / (fan_in + fan_out)."""
     limit = math.sqrt(6.0 / (shape[0] + shape[1]))
@@ -111,7 +111,7 @@ def scaled_normal(std: float) -> Callable:
 INITIALISERS = {"glorot": glorot_uniform, "he": he_normal}
 
 
-# %% book/03_mlp.md:L571
+# %% book/03_mlp.md:L572
 class Linear(Module):
     """y = x @ weight + bias, for x of shape (N, in_features).
 
@@ -213,7 +213,7 @@ class Sequential(Module):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-# %% book/03_mlp.md:L718
+# %% book/03_mlp.md:L719
 def _check_labels(labels, n: int, n_classes: int, where: str):
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"{where}: labels must have shape ({n},), one per example; got {tuple(labels.shape)}")

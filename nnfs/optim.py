@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1045
+# %% book/03_mlp.md:L1046
 import math
 from collections.abc import Iterable
 from numbers import Real
@@ -120,7 +120,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# %% book/03_mlp.md:L1169
+# %% book/03_mlp.md:L1170
 class CosineSchedule:
     """Sets optimizer.lr each step: linear warm-up to base_lr, then a half cosine down to min_lr.
 
@@ -130,6 +130,8 @@ class CosineSchedule:
     def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0):
         if total_steps < 1 or not 0 <= warmup_steps < total_steps:
             raise ValueError(f"need total_steps >= 1 and 0 <= warmup_steps < total_steps; got {total_steps}, {warmup_steps}")
+        if not 0 <= min_lr <= optimizer.lr:
+            raise ValueError(f"min_lr must lie between 0 and the optimiser's lr ({optimizer.lr}); got {min_lr}")
         self.optimizer, self.base_lr = optimizer, optimizer.lr
         self.total, self.warmup, self.min_lr = total_steps, warmup_steps, min_lr
         self.t = 0

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1229
+# %% book/03_mlp.md:L1232
 import math
 import os
 import sys
@@ -37,9 +37,17 @@ def accuracy(logits, labels) -> float:
 
 
 def confusion_matrix(predictions, labels, n_classes: int) -> np.ndarray:
-    """C[i, j] = number of examples of true class i predicted as class j."""
-    predictions, labels = np.asarray(predictions), np.asarray(labels)
-    return np.bincount(labels.astype(np.int64) * n_classes + predictions, minlength=n_classes**2).reshape(n_classes, n_classes)
+    """C[i, j] = number of examples of true class i predicted as class j.
+
+    Raises ValueError if the two arrays differ in length or hold a class outside 0..n_classes-1.
+    """
+    predictions, labels = np.asarray(predictions).astype(np.int64), np.asarray(labels).astype(np.int64)
+    if predictions.shape != labels.shape:
+        raise ValueError(f"predictions {predictions.shape} and labels {labels.shape} must have the same shape")
+    for name, values in (("predictions", predictions), ("labels", labels)):
+        if values.size and (values.min() < 0 or values.max() >= n_classes):
+            raise ValueError(f"{name} must lie in 0..{n_classes - 1}; got values from {values.min()} to {values.max()}")
+    return np.bincount(labels * n_classes + predictions, minlength=n_classes**2).reshape(n_classes, n_classes)
 
 
 def evaluate(model: Module, loss_fn: Module, x, y, batch_size: int = 1000) -> tuple[float, float]:

@@ -1,0 +1,307 @@
+"""Tests of nnfs.optim (Chapter 3: SGD, Adam, AdamW and the cosine schedule).
+
+Each optimiser is run side by side with its torch.optim counterpart in float64,
+from identical parameters and with identical random gradients set by hand on
+both sides, and must agree to rtol 1e-6 after every step (observed: ~1e-15).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnfs.nn import Linear, Parameter, ReLU, Sequential
+from nnfs.optim import SGD, Adam, AdamW, CosineSchedule, Optimizer
+
+pytestmark = pytest.mark.ch3
+
+RTOL = 1e-6
+N_STEPS = 5
+SHAPES = [(4, 3), (3,), (2, 5)]
+
+
+def raises_here(info, module: str = "nnfs.optim") -> bool:
+    """Whether the exception was raised by our module's own code."""
+    return info.traceback[-1].frame.f_globals["__name__"] == module
+
+
+# name -> (our optimiser, torch's, keyword arguments both understand)
+CONFIGS = {
+    "sgd": (SGD, torch.optim.SGD, dict(lr=0.1)),
+    "sgd-momentum": (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+    "sgd-weight-decay": (SGD, torch.optim.SGD, dict(lr=0.1, weight_decay=0.05)),
+    "sgd-momentum-weight-decay": (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.8, weight_decay=0.05)),
+    "adam": (Adam, torch.optim.Adam, dict(lr=0.05)),
+    "adam-weight-decay": (Adam, torch.optim.Adam, dict(lr=0.05, weight_decay=0.1)),
+    "adam-betas-eps": (Adam, torch.optim.Adam, dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3)),
+    "adamw-0.01": (AdamW, torch.optim.AdamW, dict(lr=0.05, weight_decay=0.01)),
+    "adamw-0.1": (AdamW, torch.optim.AdamW, dict(lr=0.05, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("vary_lr", [False, True], ids=["constant-lr", "changing-lr"])
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_optimizer_matches_torch(config, vary_lr):
+    ours_cls, torch_cls, kwargs = CONFIGS[config]
+    rng = np.random.default_rng(list(CONFIGS).index(config))
+    start = [rng.standard_normal(shape) for shape in SHAPES]
+    params = [Parameter(a.copy()) for a in start]
+    t_params = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+    opt = ours_cls(params, **kwargs)
+    t_opt = torch_cls(t_params, **kwargs, foreach=False)
+    # A schedule changes lr between steps; both must use the lr of the current step.
+    lrs = kwargs["lr"] * np.array([1.0, 0.5, 2.0, 0.1, 1.0]) if vary_lr else [kwargs["lr"]] * N_STEPS
+
+    for step in range(N_STEPS):
+        opt.lr = float(lrs[step])
+        for group in t_opt.param_groups:
+            group["lr"] = float(lrs[step])
+        grads = [rng.standard_normal(shape) for shape in SHAPES]
+        for p, t, g in zip(params, t_params, grads):
+            p.grad[...] = g
+            t.grad = torch.tensor(g.copy())
+        opt.step()
+        t_opt.step()
+        for k, (p, t, a0) in enumerate(zip(params, t_params, start)):
+            ref = t.detach().numpy()
+            np.testing.assert_allclose(p.data, ref, rtol=RTOL, atol=0, err_msg=f"step {step + 1}, param {k}")
+            # The displacement from the start, too: an lr-sized error is visible there even when
+            # it is small next to the parameter itself.
+            np.testing.assert_allclose(p.data - a0, ref - a0, rtol=RTOL, atol=1e-14,
+                                       err_msg=f"step {step + 1}, param {k}, update")
+        for p, g in zip(params, grads):  # step reads the gradient but never changes it
+            np.testing.assert_array_equal(p.grad, g)
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_optimizer_keeps_float32(config):
+    ours_cls, _, kwargs = CONFIGS[config]
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal(s).astype(np.float32)) for s in SHAPES]
+    data_arrays = [p.data for p in params]
+    opt = ours_cls(params, **kwargs)
+    for _ in range(3):
+        for p in params:
+            p.grad[...] = rng.standard_normal(p.shape)
+        opt.step()
+    for p, a in zip(params, data_arrays):
+        assert p.data.dtype == np.float32
+        assert p.data is a  # updated in place: the model's layers hold these arrays
+        assert np.all(np.isfinite(p.data))
+
+
+def test_optimizer_updates_a_model_through_its_parameters():
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(3, 4, rng=rng), ReLU(), Linear(4, 2, rng=rng))
+    before = [p.data.copy() for p in model.parameters()]
+    opt = SGD(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad[...] = 1.0
+    opt.step()
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_allclose(p.data, b - np.float32(0.1), rtol=1e-6)
+
+
+def test_adamw_default_weight_decay_matches_torch_default():
+    assert AdamW([Parameter(np.zeros(2))]).weight_decay == torch.optim.AdamW([torch.zeros(2)]).defaults["weight_decay"]
+    opt = Adam([Parameter(np.zeros(2))])
+    t_defaults = torch.optim.Adam([torch.zeros(2)]).defaults
+    assert (opt.lr, (opt.beta1, opt.beta2), opt.eps, opt.weight_decay) == (
+        t_defaults["lr"], t_defaults["betas"], t_defaults["eps"], t_defaults["weight_decay"])
+
+
+# ---------------------------------------------------------------------------
+# Argument checks and zero_grad
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+def test_optimizer_without_parameters_is_refused(cls):
+    with pytest.raises(ValueError, match="no parameters") as info:
+        cls([], lr=0.1)
+    assert raises_here(info)
+    with pytest.raises(ValueError, match="no parameters"):
+        cls(iter([]), lr=0.1)  # an exhausted generator, e.g. model.parameters() of a ReLU
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+@pytest.mark.parametrize("lr", [0, 0.0, -0.1, math.nan, math.inf, "0.1", None])
+def test_optimizer_rejects_bad_lr(cls, lr):
+    with pytest.raises(ValueError, match="lr") as info:
+        cls([Parameter(np.zeros(3))], lr=lr)
+    assert raises_here(info)
+    assert repr(lr) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, name",
+    [
+        (SGD, dict(momentum=-0.1), "momentum"),
+        (SGD, dict(momentum=1.0), "momentum"),
+        (SGD, dict(momentum=math.nan), "momentum"),
+        (SGD, dict(weight_decay=-1e-4), "weight_decay"),
+        (Adam, dict(betas=(1.0, 0.999)), r"betas\[0\]"),
+        (Adam, dict(betas=(0.9, -0.1)), r"betas\[1\]"),
+        (Adam, dict(eps=0.0), "eps"),
+        (Adam, dict(eps=-1e-8), "eps"),
+        (Adam, dict(weight_decay=math.inf), "weight_decay"),
+        (AdamW, dict(weight_decay=-0.01), "weight_decay"),
+    ],
+)
+def test_optimizer_rejects_bad_hyperparameters(cls, kwargs, name):
+    with pytest.raises(ValueError, match=rf"{name} must be") as info:
+        cls([Parameter(np.zeros(3))], lr=0.1, **kwargs)
+    assert raises_here(info)
+
+
+def test_optimizer_zero_grad_zeroes_in_place():
+    params = [Parameter(np.ones((2, 3))), Parameter(np.ones(4))]
+    for p in params:
+        p.grad[...] = 7.0
+    grads = [p.grad for p in params]
+    opt = SGD(params, lr=0.1)
+    opt.zero_grad()
+    for p, g in zip(params, grads):
+        assert p.grad is g
+        np.testing.assert_array_equal(p.grad, 0)
+
+
+def test_base_optimizer_step_is_abstract():
+    opt = Optimizer([Parameter(np.zeros(1))], lr=1.0)
+    assert opt.lr == 1.0 and isinstance(opt.lr, float)
+    with pytest.raises(NotImplementedError):
+        opt.step()
+
+
+# ---------------------------------------------------------------------------
+# CosineSchedule
+# ---------------------------------------------------------------------------
+
+
+def closed_form_lr(t: int, base: float, total: int, warmup: int, min_lr: float) -> float:
+    """The lr for optimiser step t = 0, 1, ..., total - 1, written out again from the chapter.
+
+    Warm-up: base·(t+1)/W for the first W steps, so the last warm-up step uses base.
+    Then eq. (eq-cosine), α = α_min + ½(α₀ − α_min)(1 + cos(πs/T)), with T = total − W
+    steps after the warm-up and s = t + 1 − W = 1, ..., T: the last step uses α_min.
+    """
+    if t < warmup:
+        return base * (t + 1) / warmup
+    s, T = min(t + 1 - warmup, total - warmup), total - warmup
+    return min_lr + (base - min_lr) * (1 + math.cos(math.pi * s / T)) / 2
+
+
+def lrs_seen(base, total, warmup, min_lr, extra=0):
+    """optimizer.lr in effect for each of the steps 0 .. total + extra - 1."""
+    opt = SGD([Parameter(np.zeros(1))], lr=base)
+    sched = CosineSchedule(opt, total_steps=total, warmup_steps=warmup, min_lr=min_lr)
+    seen = []
+    for _ in range(total + extra):
+        seen.append(opt.lr)  # the lr this step uses
+        opt.step()
+        sched.step()
+    return seen
+
+
+@st.composite
+def schedules(draw):
+    total = draw(st.integers(1, 60), label="total_steps")
+    warmup = draw(st.integers(0, total - 1), label="warmup_steps")
+    base = 10.0 ** draw(st.floats(-4, 0), label="log10 base lr")
+    min_lr = base * draw(st.sampled_from([0.0, 0.01, 0.5, 1.0]), label="min_lr / base")
+    return total, warmup, base, min_lr
+
+
+@given(schedules())
+def test_cosine_schedule_matches_closed_form(case):
+    total, warmup, base, min_lr = case
+    seen = lrs_seen(base, total, warmup, min_lr, extra=3)
+    expected = [closed_form_lr(t, base, total, warmup, min_lr) for t in range(total + 3)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-12, atol=1e-15 * base)
+
+
+@given(schedules())
+def test_cosine_schedule_shape(case):
+    total, warmup, base, min_lr = case
+    seen = lrs_seen(base, total, warmup, min_lr, extra=3)
+    tol = 1e-12 * base
+    if warmup:
+        ramp = np.array(seen[:warmup])
+        # Linear: equal increments of base / warmup, reaching base at the last warm-up step.
+        np.testing.assert_allclose(np.diff(ramp), base / warmup, rtol=1e-9)
+        assert ramp[0] == pytest.approx(base / warmup, rel=1e-12)
+        assert ramp[-1] == pytest.approx(base, rel=1e-12)
+    assert all(lr <= base + tol for lr in seen)
+    decay = np.array(seen[max(warmup - 1, 0):])
+    assert np.all(np.diff(decay) <= tol)  # monotone non-increasing after warm-up
+    assert seen[total - 1] == pytest.approx(min_lr, rel=1e-12, abs=tol)  # the last step uses min_lr
+    assert all(lr == pytest.approx(min_lr, rel=1e-12, abs=tol) for lr in seen[total - 1:])  # and it stays there
+    assert all(lr >= min_lr - tol for lr in seen[warmup:])
+    if total - warmup >= 2 and min_lr < base:
+        assert min_lr < seen[warmup] < base  # a real cosine, not a step down
+
+
+@pytest.mark.parametrize("total, min_lr", [(10, 0.0), (25, 1e-3)])
+def test_cosine_schedule_without_warmup_matches_torch(total, min_lr):
+    """torch's CosineAnnealingLR gives eq. (eq-cosine) after k scheduler steps, k = 0..T; ours uses
+    k = t + 1 for optimiser step t (so that the last of the T steps uses min_lr)."""
+    base = 0.1
+    t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
+    t_sched = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=total, eta_min=min_lr)
+    reference = [t_opt.param_groups[0]["lr"]]
+    for _ in range(total):
+        t_opt.step()
+        t_sched.step()
+        reference.append(t_opt.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs_seen(base, total, 0, min_lr), reference[1:], rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "total, warmup",
+    [(0, 0), (-5, 0), (10, 10), (10, 11), (10, -1)],
+)
+def test_cosine_schedule_rejects_bad_step_counts(total, warmup):
+    opt = SGD([Parameter(np.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match=rf"total_steps.*warmup_steps.*{total}, {warmup}") as info:
+        CosineSchedule(opt, total_steps=total, warmup_steps=warmup)
+    assert raises_here(info)
+    assert opt.lr == 0.1  # a refused schedule leaves the optimiser alone
+
+
+@pytest.mark.parametrize("min_lr", [-0.01, 0.2], ids=["negative", "above-base-lr"])
+def test_cosine_schedule_rejects_min_lr_outside_0_to_base_lr(min_lr):
+    """A negative min_lr drives lr below 0 (gradient *ascent*); one above base_lr makes the
+    "decay" an increase.  Both contradict the optimiser's own rule lr > 0 and the docstring
+    ("a half cosine down to min_lr"), so the schedule must refuse them."""
+    opt = SGD([Parameter(np.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="min_lr") as info:
+        CosineSchedule(opt, total_steps=10, min_lr=min_lr)
+    assert raises_here(info)
+
+
+def test_cosine_schedule_drives_adam_like_torch_lambda_lr():
+    """The schedule composed with Adam: same trajectory as torch's Adam under an equivalent LambdaLR."""
+    base, total, warmup, min_lr = 0.05, 8, 3, 0.005
+    rng = np.random.default_rng(9)
+    start = rng.standard_normal((3, 2))
+    p = Parameter(start.copy())
+    t = torch.tensor(start.copy(), requires_grad=True)
+    opt = Adam([p], lr=base)
+    sched = CosineSchedule(opt, total_steps=total, warmup_steps=warmup, min_lr=min_lr)
+    t_opt = torch.optim.Adam([t], lr=base, foreach=False)
+    t_sched = torch.optim.lr_scheduler.LambdaLR(
+        t_opt, lambda k: closed_form_lr(k, base, total, warmup, min_lr) / base)
+    for _ in range(total):
+        g = rng.standard_normal((3, 2))
+        p.grad[...] = g
+        t.grad = torch.tensor(g.copy())
+        opt.step()
+        sched.step()
+        t_opt.step()
+        t_sched.step()
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=RTOL, atol=0)
