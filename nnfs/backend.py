@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L157
+# %% book/04_gpu.md:L159
 import os
 import sys
 

@@ -16,12 +16,13 @@ __all__ = [
     "write_results",
     "load_results",
     "validate_results",
-    "main",
     "render_tables",
+    "crossover_size",
+    "main",
 ]
 
 
-# %% book/04_gpu.md:L420
+# %% book/04_gpu.md:L424
 import argparse
 import datetime as _dt
 import json
@@ -49,8 +50,10 @@ def measure(fn, repeats: int = 10, warmup: int = 1, xp=np) -> dict:
     """Time ``fn()`` after ``warmup`` untimed calls.  On CuPy, uses CUDA events via cupyx.profiler.benchmark."""
     if xp is not np:
         from cupyx.profiler import benchmark
-        result = benchmark(fn, n_repeat=repeats, n_warmup=warmup)
-        return summarize(result.gpu_times.ravel())
+        result = benchmark(fn, n_repeat=repeats, n_warmup=max(warmup, 3))
+        stats = summarize(result.gpu_times[0])   # CUDA-event times on the (first) device
+        stats["cpu_median_s"] = float(np.median(result.cpu_times))
+        return stats
     for _ in range(warmup):
         fn()
     times = []
@@ -61,7 +64,7 @@ def measure(fn, repeats: int = 10, warmup: int = 1, xp=np) -> dict:
     return summarize(times)
 
 
-# %% book/04_gpu.md:L469
+# %% book/04_gpu.md:L475
 def provenance(backend: str, argv: list[str] | None = None) -> dict:
     """Where and when: machine, library versions, GPU, date and command."""
     info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -70,10 +73,28 @@ def provenance(backend: str, argv: list[str] | None = None) -> dict:
             "cpu": _cpu_name(), "cpu_count": os.cpu_count()}
     if backend == "cupy":
         import cupy
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-        info.update(cupy=cupy.__version__, gpu=props["name"].decode(),
-                    driver=cupy.cuda.runtime.driverGetVersion(), cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+
+        rt = cupy.cuda.runtime
+        props = rt.getDeviceProperties(0)
+        name = props["name"]
+        version = lambda v: f"{v // 1000}.{v % 1000 // 10}"  # noqa: E731  (12080 -> "12.8")
+        info.update(cupy=cupy.__version__, gpu=name.decode() if isinstance(name, bytes) else str(name),
+                    compute_capability=f"{props['major']}.{props['minor']}", sm_count=props["multiProcessorCount"],
+                    gpu_memory_gib=round(props["totalGlobalMem"] / 2**30, 1),
+                    cuda_driver_api=version(rt.driverGetVersion()), cuda_runtime=version(rt.runtimeGetVersion()),
+                    driver=_nvidia_driver())
     return info
+
+
+def _nvidia_driver() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _cpu_name() -> str:
@@ -86,65 +107,124 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_suite(backend: str = "numpy", quick: bool = False, argv: list[str] | None = None) -> dict:
-    """Run every benchmark for ``backend`` and return the results document (see SCHEMA)."""
+def run_suite(backend: str = "numpy", quick: bool = False, argv: list[str] | None = None,
+              out: str | os.PathLike | None = None) -> dict:
+    """Run every benchmark for ``backend`` and return the results document (see SCHEMA).
+
+    With ``out``, the document is rewritten after every section, so that a run
+    that dies late keeps what it measured.  A section that fails on a GPU is
+    recorded under "errors" instead of ending the run.
+    """
     from nnfs.backend import get_backend
 
     xp = get_backend(backend)
     rng = np.random.default_rng(0)
-    results = {"schema": SCHEMA, "provenance": provenance(backend, argv), "benchmarks": {}}
+    results = {"schema": SCHEMA, "provenance": provenance(backend, argv), "benchmarks": {}, "errors": {}}
     bench = results["benchmarks"]
     repeats = 5 if quick else 10
 
+    def section(name, fn, optional=False):
+        try:
+            bench[name] = fn()
+        except Exception as exc:  # only optional (GPU) sections may fail without ending the run
+            if not optional:
+                raise
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+            print(f"section {name!r} failed: {results['errors'][name]}", file=sys.stderr)
+        if out is not None:
+            Path(out).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
     sizes = [64, 128, 256, 512] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
-    dtypes = ["float32"] + (["float64"] if xp is np else [])
-    bench["matmul"] = []
+    section("matmul", lambda: _matmul_rows(xp, rng, sizes, ["float32", "float64"], repeats))
+    section("elementwise", lambda: _elementwise_rows(xp, rng, [10**3, 10**5, 10**7] if quick else
+                                                     [10**3, 10**4, 10**5, 10**6, 10**7, 10**8 // 2], repeats))
+    section("mlp_epoch", lambda: _mlp_epochs(xp, rng, n_examples=5_000 if quick else 60_000,
+                                             batch_sizes=[64, 256] if quick else [32, 64, 128, 256, 512, 1024]))
+    if xp is not np:
+        section("matmul_tf32", lambda: _tf32_matmul(sizes, repeats), optional=True)
+        section("transfer", lambda: _transfer_rows(xp, rng, repeats), optional=True)
+        section("first_call", lambda: _first_call(xp), optional=True)
+        section("kernels", lambda: _kernels_vs_cublas(xp, rng, repeats), optional=True)
+    return results
+
+
+def _matmul_rows(xp, rng, sizes, dtypes, repeats) -> list[dict]:
+    rows = []
     for dtype in dtypes:
         for n in sizes:
             A, B = (xp.asarray(rng.standard_normal((n, n)), dtype=dtype) for _ in range(2))
             stats = measure(lambda: A @ B, repeats, xp=xp)
-            bench["matmul"].append({"n": n, "dtype": dtype, **stats, "gflops": 2 * n**3 / stats["median_s"] / 1e9})
+            rows.append({"n": n, "dtype": dtype, **stats, "gflops": 2 * n**3 / stats["median_s"] / 1e9})
+    return rows
 
-    bench["elementwise"] = []
-    for size in ([10**3, 10**5, 10**7] if quick else [10**3, 10**4, 10**5, 10**6, 10**7, 10**8 // 2]):
-        x, y = (xp.asarray(rng.standard_normal(size), dtype="float32") for _ in range(2))
+
+def _elementwise_rows(xp, rng, sizes, repeats) -> list[dict]:
+    """x + y into a preallocated array; on a GPU also the same on the host CPU, to find the crossover size."""
+    rows = []
+    for size in sizes:
+        x_host, y_host = (rng.standard_normal(size).astype(np.float32) for _ in range(2))
+        x, y = xp.asarray(x_host), xp.asarray(y_host)
         out = xp.empty_like(x)
         stats = measure(lambda: xp.add(x, y, out=out), repeats, xp=xp)
-        bench["elementwise"].append({"size": size, **stats, "gb_per_s": 3 * 4 * size / stats["median_s"] / 1e9})
+        row = {"size": size, **stats, "gb_per_s": 3 * 4 * size / stats["median_s"] / 1e9}
+        if xp is not np:
+            out_host = np.empty_like(x_host)
+            row["cpu_median_s"] = measure(lambda: np.add(x_host, y_host, out=out_host), repeats)["median_s"]
+        rows.append(row)
+    return rows
 
-    bench["mlp_epoch"] = _mlp_epochs(xp, rng, n_examples=5_000 if quick else 60_000,
-                                     batch_sizes=[64, 256] if quick else [32, 64, 128, 256, 512, 1024])
 
-    if xp is not np:
-        bench["matmul"] += _tf32_matmul(sizes, repeats)
-        bench["transfer"] = []
-        for size in [10**3, 10**5, 10**7, 10**8]:
-            host = rng.standard_normal(size).astype(np.float32)
-            device = xp.asarray(host)
-            up, down = measure(lambda: xp.asarray(host), repeats, xp=xp), measure(lambda: device.get(), repeats, xp=xp)
-            bench["transfer"].append({"size": size, "to_device_s": up["median_s"], "to_host_s": down["median_s"],
-                                      "to_device_gb_per_s": 4 * size / up["median_s"] / 1e9,
-                                      "to_host_gb_per_s": 4 * size / down["median_s"] / 1e9})
-        bench["kernels"] = _kernels_vs_cublas(xp, rng, repeats)
-    return results
+def _transfer_rows(xp, rng, repeats) -> list[dict]:
+    import cupyx
+
+    rows = []
+    for size in [10**3, 10**5, 10**7, 10**8]:
+        host = rng.standard_normal(size).astype(np.float32)
+        pinned = cupyx.empty_pinned(host.shape, host.dtype)
+        pinned[...] = host
+        device = xp.asarray(host)
+        row = {"size": size}
+        for label, fn in (("to_device", lambda: xp.asarray(host)), ("to_device_pinned", lambda: xp.asarray(pinned)),
+                          ("to_host", lambda: device.get())):
+            seconds = measure(fn, repeats, xp=xp)["median_s"]
+            row[f"{label}_s"], row[f"{label}_gb_per_s"] = seconds, 4 * size / seconds / 1e9
+        rows.append(row)
+    return rows
+
+
+def _first_call(xp) -> dict:
+    """Cold versus warm: a kernel CuPy has not compiled before, and the launch cost of a 1-element kernel."""
+    kernel = xp.ElementwiseKernel("float32 x", "float32 y", f"y = x * 2.0f + {time.time_ns() % 1000}.0f",
+                                  "nnfs_first_call")  # a source never seen before, so it must be compiled
+    x = xp.ones(1, dtype=xp.float32)
+    start = time.perf_counter()
+    kernel(x)
+    xp.cuda.Device().synchronize()
+    cold = time.perf_counter() - start
+    warm = measure(lambda: kernel(x), 100, warmup=3, xp=xp)
+    return {"first_call_s": cold, "warm_call_s": warm["median_s"], "launch_overhead_s": warm["median_s"]}
 
 
 def _tf32_matmul(sizes: list[int], repeats: int) -> list[dict]:
-    """float32 matmuls with TF32 tensor cores allowed.  CuPy reads CUPY_TF32 when it starts, so a child process does it."""
+    """float32 matmuls with TF32 tensor cores allowed (CuPy reads CUPY_TF32 from the environment and caches
+    it on first use, so a child process with the variable set does the timing)."""
     import subprocess
 
     code = ("import json, numpy as np, cupy as cp; from nnfs.bench import measure; rows = []\n"
             f"for n in {sizes!r}:\n"
             "    A, B = (cp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype='float32') for _ in range(2))\n"
             f"    s = measure(lambda: A @ B, {repeats}, xp=cp)\n"
-            "    rows.append({'n': n, 'dtype': 'tf32', **s, 'gflops': 2 * n**3 / s['median_s'] / 1e9})\n"
+            "    err = float(cp.abs(A @ B - (A.astype('float64') @ B.astype('float64'))).max())\n"
+            "    rows.append({'n': n, 'dtype': 'tf32', **s, 'gflops': 2 * n**3 / s['median_s'] / 1e9, 'max_abs_error': err})\n"
             "print(json.dumps(rows))")
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CUPY_TF32": "1"},
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CUPY_TF32": "1"}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the TF32 child process failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _mlp_epochs(xp, rng, n_examples: int, batch_sizes: list[int]) -> list[dict]:
+    """Wall-clock time of one training epoch of the 784-256-256-10 MLP per batch size (synchronised at the end)."""
     from nnfs.backend import model_to
     from nnfs.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy
     from nnfs.optim import SGD
@@ -174,21 +254,39 @@ def _mlp_epochs(xp, rng, n_examples: int, batch_sizes: list[int]) -> list[dict]:
 
 
 def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
+    """Our kernels against the library: matmuls against cuBLAS, the fused bias+ReLU against two CuPy operations.
+
+    Each kernel's result is checked against the library's before it is timed.
+    """
     from nnfs import kernels
 
     rows = []
-    for n in (256, 1024, 4096):
+    for n in (1024, 4096):
         A, B = (xp.asarray(rng.standard_normal((n, n)), dtype="float32") for _ in range(2))
-        reference = measure(lambda: A @ B, repeats, xp=xp)["median_s"]
+        C = xp.empty((n, n), dtype=xp.float32)
+        want = A @ B
+        reference = measure(lambda: xp.matmul(A, B, out=C), repeats, xp=xp)["median_s"]
         for name, fn in (("naive (RawKernel)", kernels.matmul_naive_cupy), ("tiled (RawKernel)", kernels.matmul_tiled_cupy),
                          ("naive (numba)", kernels.matmul_naive_numba), ("tiled (numba)", kernels.matmul_tiled_numba)):
-            seconds = measure(lambda: fn(A, B), repeats, xp=xp)["median_s"]
+            got = xp.asarray(fn(A, B, out=C))
+            error = float(xp.abs(got - want).max() / xp.abs(want).max())
+            seconds = measure(lambda: fn(A, B, out=C), repeats, xp=xp)["median_s"]
             rows.append({"kernel": name, "n": n, "median_s": seconds, "gflops": 2 * n**3 / seconds / 1e9,
-                         "percent_of_cublas": 100 * reference / seconds})
+                         "percent_of_cublas": 100 * reference / seconds, "relative_error": error})
+    for rows_, cols in ((4096, 4096), (16384, 4096)):
+        x = xp.asarray(rng.standard_normal((rows_, cols)), dtype="float32")
+        b = xp.asarray(rng.standard_normal(cols), dtype="float32")
+        out = xp.empty_like(x)
+        unfused = measure(lambda: xp.maximum(x + b, 0), repeats, xp=xp)["median_s"]
+        error = float(xp.abs(kernels.bias_relu_cupy(x, b) - xp.maximum(x + b, 0)).max())
+        fused = measure(lambda: kernels.bias_relu_cupy(x, b, out=out), repeats, xp=xp)["median_s"]
+        rows.append({"kernel": "fused bias+ReLU (RawKernel)", "n": rows_ * cols, "median_s": fused,
+                     "gflops": 2 * rows_ * cols / fused / 1e9, "percent_of_cublas": 100 * unfused / fused,
+                     "relative_error": error, "compared_with": "cupy.maximum(x + b, 0)"})
     return rows
 
 
-# %% book/04_gpu.md:L601
+# %% book/04_gpu.md:L702
 _REQUIRED = {"matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
              "elementwise": ("size", "median_s", "gb_per_s"),
              "mlp_epoch": ("batch_size", "examples", "median_s", "examples_per_s")}
@@ -223,11 +321,17 @@ def validate_results(results, source: str) -> None:
         raise ValueError(f"{source}: provenance is missing {missing}")
     if prov["backend"] == "cupy" and "gpu" not in prov:
         raise ValueError(f"{source}: a cupy result must name its GPU in the provenance")
+    errors = results.get("errors", {})
     benchmarks = results.get("benchmarks")
     if not isinstance(benchmarks, dict):
         raise ValueError(f"{source}: has no 'benchmarks' section")
-    for section, keys in _REQUIRED.items():
+    required = dict(_REQUIRED)
+    if prov["backend"] == "cupy":  # a GPU run must have measured these, or say why it could not
+        required.update({k: () for k in ("matmul_tf32", "transfer", "first_call", "kernels") if k not in errors})
+    for section, keys in required.items():
         rows = benchmarks.get(section)
+        if isinstance(rows, dict):
+            rows = [rows]
         if not isinstance(rows, list) or not rows:
             raise ValueError(f"{source}: section {section!r} is missing or empty (a partial run?)")
         for i, row in enumerate(rows):
@@ -236,24 +340,7 @@ def validate_results(results, source: str) -> None:
                 raise ValueError(f"{source}: {section}[{i}] lacks {absent}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nnfs.bench", description="Run the nnfs benchmark suite.")
-    parser.add_argument("--backend", choices=("numpy", "cupy"), default=os.environ.get("NNFS_BACKEND", "numpy"))
-    parser.add_argument("--out", type=Path, required=True, help="where to write the results (JSON)")
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    args = parser.parse_args(argv)
-    results = run_suite(args.backend, quick=args.quick,
-                        argv=["python", "-m", "nnfs.bench", *(argv if argv is not None else sys.argv[1:])])
-    print(f"wrote {write_results(results, args.out)}")
-    return 0
-
-
-# `python -m nnfs.bench` runs the suite; the notebook that defines this module does not.
-if __name__ == "__main__" and sys.argv and sys.argv[0].endswith("bench.py"):
-    sys.exit(main())
-
-
-# %% book/04_gpu.md:L690
+# %% book/04_gpu.md:L780
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance."""
     p = results["provenance"]
@@ -265,20 +352,72 @@ def render_tables(results: dict) -> str:
             "| n | dtype | median | middle half | GFLOP/s |", "|---:|---|---:|---:|---:|"]
     out += [f"| {r['n']} | {r['dtype']} | {r['median_s'] * 1e3:.3f} ms | {r['q1_s'] * 1e3:.3f} to {r['q3_s'] * 1e3:.3f} ms "
             f"| {r['gflops']:.1f} |" for r in b["matmul"]]
-    out += ["", "**Elementwise addition** (float32; three arrays of memory traffic per element)", "",
-            "| elements | median | GB/s |", "|---:|---:|---:|"]
-    out += [f"| {r['size']:,} | {r['median_s'] * 1e6:.1f} µs | {r['gb_per_s']:.1f} |" for r in b["elementwise"]]
+    out += ["", "**Elementwise addition** (float32; three arrays of memory traffic per element)", ""]
+    if all("cpu_median_s" in r for r in b["elementwise"]):
+        out += ["| elements | GPU median | GB/s | same on the node's CPU |", "|---:|---:|---:|---:|"]
+        out += [f"| {r['size']:,} | {r['median_s'] * 1e6:.1f} µs | {r['gb_per_s']:.1f} | {r['cpu_median_s'] * 1e6:.1f} µs |"
+                for r in b["elementwise"]]
+    else:
+        out += ["| elements | median | GB/s |", "|---:|---:|---:|"]
+        out += [f"| {r['size']:,} | {r['median_s'] * 1e6:.1f} µs | {r['gb_per_s']:.1f} |" for r in b["elementwise"]]
     out += ["", "**One epoch of the 784-256-256-10 MLP** (SGD with momentum, float32)", "",
             "| batch size | examples | seconds per epoch | examples per second |", "|---:|---:|---:|---:|"]
     out += [f"| {r['batch_size']} | {r['examples']:,} | {r['median_s']:.2f} | {r['examples_per_s']:,.0f} |"
             for r in b["mlp_epoch"]]
     if "transfer" in b:
-        out += ["", "**Host↔device copies** (float32)", "", "| elements | to GPU | GB/s | to host | GB/s |",
-                "|---:|---:|---:|---:|---:|"]
+        out += ["", "**Host↔device copies** (float32; pageable and pinned host memory)", "",
+                "| elements | to GPU | GB/s | to GPU, pinned | GB/s | to host | GB/s |", "|---:|---:|---:|---:|---:|---:|---:|"]
         out += [f"| {r['size']:,} | {r['to_device_s'] * 1e3:.3f} ms | {r['to_device_gb_per_s']:.1f} | "
+                f"{r['to_device_pinned_s'] * 1e3:.3f} ms | {r['to_device_pinned_gb_per_s']:.1f} | "
                 f"{r['to_host_s'] * 1e3:.3f} ms | {r['to_host_gb_per_s']:.1f} |" for r in b["transfer"]]
+    if "matmul_tf32" in b:
+        out += ["", "**Matrix products with TF32 tensor cores** (float32 inputs)", "",
+                "| n | median | TFLOP/s | largest error against float64 |", "|---:|---:|---:|---:|"]
+        out += [f"| {r['n']} | {r['median_s'] * 1e3:.3f} ms | {r['gflops'] / 1e3:.1f} | {r['max_abs_error']:.1e} |"
+                for r in b["matmul_tf32"]]
+    if "first_call" in b:
+        f = b["first_call"]
+        out += ["", f"**First call and launch overhead:** the first call of a new CuPy kernel took "
+                f"{f['first_call_s'] * 1e3:.1f} ms (compilation included); later calls on one element took "
+                f"{f['warm_call_s'] * 1e6:.1f} µs."]
     if "kernels" in b:
-        out += ["", "**Our matmul kernels against cuBLAS** (float32)", "", "| kernel | n | GFLOP/s | % of cuBLAS |",
-                "|---|---:|---:|---:|"]
-        out += [f"| {r['kernel']} | {r['n']} | {r['gflops']:.0f} | {r['percent_of_cublas']:.1f} % |" for r in b["kernels"]]
+        out += ["", "**Our kernels against the library** (float32; matmuls against cuBLAS, the fused kernel against "
+                "`cupy.maximum(x + b, 0)`)", "", "| kernel | size | GFLOP/s | % of the library's speed | relative error |",
+                "|---|---:|---:|---:|---:|"]
+        out += [f"| {r['kernel']} | {r['n']:,} | {r['gflops']:.0f} | {r['percent_of_cublas']:.1f} % | "
+                f"{r['relative_error']:.1e} |" for r in b["kernels"]]
+    for section, message in results.get("errors", {}).items():
+        out += ["", f"*Section `{section}` failed on this machine: {message}*"]
     return "\n".join(out)
+
+
+def crossover_size(results: dict) -> int | None:
+    """The smallest measured elementwise size at which the GPU beat the CPU of the same node (None if never)."""
+    for row in results["benchmarks"]["elementwise"]:
+        if "cpu_median_s" in row and row["median_s"] < row["cpu_median_s"]:
+            return row["size"]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: run the suite for one backend and write its results file."""
+    from nnfs.backend import BackendUnavailable
+
+    parser = argparse.ArgumentParser(prog="python -m nnfs.bench", description="Run the nnfs benchmark suite.")
+    parser.add_argument("--backend", choices=("numpy", "cupy"), default=os.environ.get("NNFS_BACKEND", "numpy"))
+    parser.add_argument("--out", type=Path, required=True, help="where to write the results (JSON)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = parser.parse_args(argv)
+    try:
+        results = run_suite(args.backend, quick=args.quick, out=args.out,
+                            argv=["python", "-m", "nnfs.bench", *(argv if argv is not None else sys.argv[1:])])
+    except BackendUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {write_results(results, args.out)}")
+    return 0
+
+
+# `python -m nnfs.bench` runs the suite; the notebook that defines this module does not.
+if __name__ == "__main__" and sys.argv and sys.argv[0].endswith("bench.py"):
+    sys.exit(main())

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L786
+# %% book/04_gpu.md:L929
 import math
 
 import numpy as np
@@ -39,7 +39,7 @@ def _bias_relu_kernel(x, b, out):
     col, row = cuda.grid(2)               # x varies fastest across a warp: consecutive columns, coalesced loads
     if row < x.shape[0] and col < x.shape[1]:
         v = x[row, col] + b[col]
-        out[row, col] = v if v > 0 else 0
+        out[row, col] = v if v > 0 else float32(0)
 
 
 def _grid(rows: int, cols: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -50,16 +50,37 @@ def _on_device(a) -> bool:
     return hasattr(a, "__cuda_array_interface__")  # numba device arrays and CuPy arrays have it, NumPy's do not
 
 
-def bias_relu_numba(x, b):
-    """The fused kernel through numba.cuda; takes and returns host (NumPy) or device arrays."""
-    out = cuda.device_array(x.shape, dtype=np.float32) if _on_device(x) else np.empty_like(x)
+def _check_float32(name: str, **arrays) -> None:
+    for arg, a in arrays.items():
+        if a.dtype != np.float32:
+            raise ValueError(f"{name}: {arg} must be float32; got {a.dtype}")
+
+
+def _check_bias_relu(x, b, out) -> None:
+    if x.ndim != 2 or b.shape != (x.shape[1],):
+        raise ValueError(f"bias_relu: x must be (N, D) and b (D,); got {tuple(x.shape)} and {tuple(b.shape)}")
+    if out is not None and tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"bias_relu: out must have shape {tuple(x.shape)}; got {tuple(out.shape)}")
+    _check_float32("bias_relu", x=x, b=b)
+
+
+def bias_relu_numba(x, b, out=None):
+    """The fused kernel through numba.cuda: max(x + b, 0) for float32 x (N, D) and b (D,).
+
+    Takes host (NumPy) or device (numba, CuPy) arrays; returns ``out`` (allocated
+    on the same side as x if not given).  Raises ValueError for wrong shapes or dtypes.
+    """
+    _check_bias_relu(x, b, out)
+    if out is None:
+        out = cuda.device_array(x.shape, dtype=np.float32) if _on_device(x) else np.empty_like(x)
     blocks, threads = _grid(*x.shape)
     _bias_relu_kernel[blocks, threads](x, b, out)
     return out
 
 
-# %% book/04_gpu.md:L843
+# %% book/04_gpu.md:L1006
 def matmul_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """The product every matmul kernel must reproduce (up to float32 rounding)."""
     return A @ B
 
 
@@ -83,8 +104,8 @@ def _matmul_tiled_kernel(A, B, C):
     acc = float32(0.0)
     for t in range((n_inner + TILE - 1) // TILE):
         k_a, k_b = t * TILE + tx, t * TILE + ty
-        tile_a[ty, tx] = A[row, k_a] if row < A.shape[0] and k_a < n_inner else 0
-        tile_b[ty, tx] = B[k_b, col] if k_b < n_inner and col < B.shape[1] else 0
+        tile_a[ty, tx] = A[row, k_a] if row < A.shape[0] and k_a < n_inner else float32(0)
+        tile_b[ty, tx] = B[k_b, col] if k_b < n_inner and col < B.shape[1] else float32(0)
         cuda.syncthreads()                 # the whole tile must be loaded before anyone reads it
         for k in range(TILE):
             acc += tile_a[ty, k] * tile_b[k, tx]
@@ -93,28 +114,35 @@ def _matmul_tiled_kernel(A, B, C):
         C[row, col] = acc
 
 
-def _matmul_numba(kernel, A, B):
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"matmul: A is {A.shape} but B is {B.shape}; inner sizes must match")
-    on_device = _on_device(A)
-    C = cuda.device_array((A.shape[0], B.shape[1]), dtype=np.float32) if on_device \
-        else np.empty((A.shape[0], B.shape[1]), dtype=np.float32)
-    blocks, threads = _grid(A.shape[0], B.shape[1])
-    kernel[blocks, threads](A, B, C)
-    return C
+def _check_matmul(A, B, out) -> tuple[int, int, int]:
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(f"matmul: A is {tuple(A.shape)} but B is {tuple(B.shape)}; need (M, K) and (K, N)")
+    if out is not None and tuple(out.shape) != (A.shape[0], B.shape[1]):
+        raise ValueError(f"matmul: out must have shape {(A.shape[0], B.shape[1])}; got {tuple(out.shape)}")
+    _check_float32("matmul", A=A, B=B)
+    return A.shape[0], A.shape[1], B.shape[1]
 
 
-def matmul_naive_numba(A, B):
-    """C = A @ B (float32), one thread per element of C."""
-    return _matmul_numba(_matmul_naive_kernel, A, B)
+def _matmul_numba(kernel, A, B, out):
+    M, _, N = _check_matmul(A, B, out)
+    if out is None:
+        out = cuda.device_array((M, N), dtype=np.float32) if _on_device(A) else np.empty((M, N), dtype=np.float32)
+    blocks, threads = _grid(M, N)
+    kernel[blocks, threads](A, B, out)
+    return out
 
 
-def matmul_tiled_numba(A, B):
-    """C = A @ B (float32), 16×16 shared-memory tiles."""
-    return _matmul_numba(_matmul_tiled_kernel, A, B)
+def matmul_naive_numba(A, B, out=None):
+    """C = A @ B for float32 (M, K) and (K, N), one thread per element of C; host or device arrays."""
+    return _matmul_numba(_matmul_naive_kernel, A, B, out)
 
 
-# %% book/04_gpu.md:L903
+def matmul_tiled_numba(A, B, out=None):
+    """C = A @ B for float32 (M, K) and (K, N), with 16×16 shared-memory tiles; host or device arrays."""
+    return _matmul_numba(_matmul_tiled_kernel, A, B, out)
+
+
+# %% book/04_gpu.md:L1074
 _CUDA_SOURCE = r"""
 #define TILE 16
 extern "C" __global__ void bias_relu(const float* x, const float* b, float* out, int rows, int cols) {
@@ -155,33 +183,34 @@ def _raw(name: str):
     return _raw_kernels[name]
 
 
-def bias_relu_cupy(x, b):
-    """The fused kernel as a CuPy RawKernel; x (N, D) and b (D,) float32 CuPy arrays."""
+def bias_relu_cupy(x, b, out=None):
+    """The fused kernel as a CuPy RawKernel; x (N, D) and b (D,) float32 CuPy arrays.  Returns ``out``."""
     import cupy
 
-    x, b = cupy.ascontiguousarray(x, dtype=cupy.float32), cupy.ascontiguousarray(b, dtype=cupy.float32)
-    out = cupy.empty_like(x)
+    _check_bias_relu(x, b, out)
+    x, b = cupy.ascontiguousarray(x), cupy.ascontiguousarray(b)
+    out = cupy.empty_like(x) if out is None else out
     blocks, threads = _grid(*x.shape)
     _raw("bias_relu")(blocks, threads, (x, b, out, np.int32(x.shape[0]), np.int32(x.shape[1])))
     return out
 
 
-def _matmul_cupy(name, A, B):
+def _matmul_cupy(name, A, B, out):
     import cupy
 
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"matmul: A is {A.shape} but B is {B.shape}; inner sizes must match")
-    A, B = cupy.ascontiguousarray(A, dtype=cupy.float32), cupy.ascontiguousarray(B, dtype=cupy.float32)
-    M, K, N = A.shape[0], A.shape[1], B.shape[1]
-    C = cupy.empty((M, N), dtype=cupy.float32)
+    M, K, N = _check_matmul(A, B, out)
+    A, B = cupy.ascontiguousarray(A), cupy.ascontiguousarray(B)
+    out = cupy.empty((M, N), dtype=cupy.float32) if out is None else out
     blocks, threads = _grid(M, N)
-    _raw(name)(blocks, threads, (A, B, C, np.int32(M), np.int32(K), np.int32(N)))
-    return C
+    _raw(name)(blocks, threads, (A, B, out, np.int32(M), np.int32(K), np.int32(N)))
+    return out
 
 
-def matmul_naive_cupy(A, B):
-    return _matmul_cupy("matmul_naive", A, B)
+def matmul_naive_cupy(A, B, out=None):
+    """C = A @ B for float32 CuPy arrays, one thread per element (CUDA C RawKernel)."""
+    return _matmul_cupy("matmul_naive", A, B, out)
 
 
-def matmul_tiled_cupy(A, B):
-    return _matmul_cupy("matmul_tiled", A, B)
+def matmul_tiled_cupy(A, B, out=None):
+    """C = A @ B for float32 CuPy arrays, 16×16 shared-memory tiles (CUDA C RawKernel)."""
+    return _matmul_cupy("matmul_tiled", A, B, out)

@@ -41,7 +41,7 @@ def confusion_matrix(predictions, labels, n_classes: int) -> np.ndarray:
 
     Raises ValueError if the two arrays differ in length or hold a class outside 0..n_classes-1.
     """
-    predictions, labels = np.asarray(predictions).astype(np.int64), np.asarray(labels).astype(np.int64)
+    predictions, labels = _to_numpy(predictions).astype(np.int64), _to_numpy(labels).astype(np.int64)
     if predictions.shape != labels.shape:
         raise ValueError(f"predictions {predictions.shape} and labels {labels.shape} must have the same shape")
     for name, values in (("predictions", predictions), ("labels", labels)):
@@ -60,9 +60,10 @@ def evaluate(model: Module, loss_fn: Module, x, y, batch_size: int = 1000) -> tu
     return total_loss / len(y), correct / len(y)
 
 
-def predict(model: Module, x, batch_size: int = 1000) -> np.ndarray:
-    """Predicted class of every row of x."""
-    return np.concatenate([model(x[i:i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)])
+def predict(model: Module, x, batch_size: int = 1000):
+    """Predicted class of every row of x (an array of the same backend as x)."""
+    xp = _array_module(x)
+    return xp.concatenate([model(x[i:i + batch_size]).argmax(axis=1) for i in range(0, len(x), batch_size)])
 
 
 def fit(model: Module, loss_fn: Module, optimizer, x_train, y_train, epochs: int, batch_size: int = 128,
