@@ -73,9 +73,8 @@ def gpu_available() -> bool:
 
 def get_array_module(x):
     """numpy for a NumPy array (or anything else), cupy for a CuPy array."""
-    if "cupy" in sys.modules:
-        return sys.modules["cupy"].get_array_module(x)
-    return np
+    cupy = sys.modules.get("cupy")  # None there means "import blocked", which counts as absent
+    return cupy.get_array_module(x) if cupy is not None else np
 
 
 def to_device(x, backend: str | None = None):

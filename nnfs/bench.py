@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L424
+# %% book/04_gpu.md:L423
 import argparse
 import datetime as _dt
 import json
@@ -64,7 +64,7 @@ def measure(fn, repeats: int = 10, warmup: int = 1, xp=np) -> dict:
     return summarize(times)
 
 
-# %% book/04_gpu.md:L475
+# %% book/04_gpu.md:L474
 def provenance(backend: str, argv: list[str] | None = None) -> dict:
     """Where and when: machine, library versions, GPU, date and command."""
     info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -286,11 +286,17 @@ def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     return rows
 
 
-# %% book/04_gpu.md:L702
+# %% book/04_gpu.md:L701
 _REQUIRED = {"matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
              "elementwise": ("size", "median_s", "gb_per_s"),
              "mlp_epoch": ("batch_size", "examples", "median_s", "examples_per_s")}
+_REQUIRED_GPU = {"matmul_tf32": ("n", "median_s", "gflops", "max_abs_error"),
+                 "transfer": ("size", "to_device_s", "to_device_gb_per_s", "to_device_pinned_s",
+                              "to_device_pinned_gb_per_s", "to_host_s", "to_host_gb_per_s"),
+                 "first_call": ("first_call_s", "warm_call_s"),
+                 "kernels": ("kernel", "n", "gflops", "percent_of_cublas", "relative_error")}
 _PROVENANCE = ("date_utc", "command", "backend", "numpy", "cpu")
+_PROVENANCE_GPU = ("gpu", "driver", "cuda_runtime", "cupy")
 
 
 def write_results(results: dict, path: str | os.PathLike) -> Path:
@@ -316,18 +322,19 @@ def validate_results(results, source: str) -> None:
     if not isinstance(results, dict) or results.get("schema") != SCHEMA:
         raise ValueError(f"{source}: not an nnfs.bench results document (expected schema {SCHEMA!r})")
     prov = results.get("provenance")
-    missing = [k for k in _PROVENANCE if not isinstance(prov, dict) or k not in prov]
+    wanted = _PROVENANCE + (_PROVENANCE_GPU if isinstance(prov, dict) and prov.get("backend") == "cupy" else ())
+    missing = [k for k in wanted if not isinstance(prov, dict) or k not in prov]
     if missing:
-        raise ValueError(f"{source}: provenance is missing {missing}")
-    if prov["backend"] == "cupy" and "gpu" not in prov:
-        raise ValueError(f"{source}: a cupy result must name its GPU in the provenance")
+        gpu_note = " (a cupy result must name its GPU, driver, CUDA runtime and CuPy version)" \
+            if set(missing) & set(_PROVENANCE_GPU) else ""
+        raise ValueError(f"{source}: provenance is missing {missing}{gpu_note}")
     errors = results.get("errors", {})
     benchmarks = results.get("benchmarks")
     if not isinstance(benchmarks, dict):
         raise ValueError(f"{source}: has no 'benchmarks' section")
     required = dict(_REQUIRED)
     if prov["backend"] == "cupy":  # a GPU run must have measured these, or say why it could not
-        required.update({k: () for k in ("matmul_tf32", "transfer", "first_call", "kernels") if k not in errors})
+        required.update({k: v for k, v in _REQUIRED_GPU.items() if k not in errors})
     for section, keys in required.items():
         rows = benchmarks.get(section)
         if isinstance(rows, dict):
@@ -335,12 +342,14 @@ def validate_results(results, source: str) -> None:
         if not isinstance(rows, list) or not rows:
             raise ValueError(f"{source}: section {section!r} is missing or empty (a partial run?)")
         for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise ValueError(f"{source}: {section}[{i}] is not an object")
             absent = [k for k in keys if k not in row]
             if absent:
                 raise ValueError(f"{source}: {section}[{i}] lacks {absent}")
 
 
-# %% book/04_gpu.md:L780
+# %% book/04_gpu.md:L788
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance."""
     p = results["provenance"]

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L929
+# %% book/04_gpu.md:L937
 import math
 
 import numpy as np
@@ -39,7 +39,7 @@ def _bias_relu_kernel(x, b, out):
     col, row = cuda.grid(2)               # x varies fastest across a warp: consecutive columns, coalesced loads
     if row < x.shape[0] and col < x.shape[1]:
         v = x[row, col] + b[col]
-        out[row, col] = v if v > 0 else float32(0)
+        out[row, col] = float32(0) if v <= 0 else v    # written this way round, NaN passes through as in NumPy
 
 
 def _grid(rows: int, cols: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -78,7 +78,7 @@ def bias_relu_numba(x, b, out=None):
     return out
 
 
-# %% book/04_gpu.md:L1006
+# %% book/04_gpu.md:L1014
 def matmul_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The product every matmul kernel must reproduce (up to float32 rounding)."""
     return A @ B
@@ -142,12 +142,12 @@ def matmul_tiled_numba(A, B, out=None):
     return _matmul_numba(_matmul_tiled_kernel, A, B, out)
 
 
-# %% book/04_gpu.md:L1074
+# %% book/04_gpu.md:L1082
 _CUDA_SOURCE = r"""
 #define TILE 16
 extern "C" __global__ void bias_relu(const float* x, const float* b, float* out, int rows, int cols) {
     int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;
-    if (row < rows && col < cols) { float v = x[row * cols + col] + b[col]; out[row * cols + col] = v > 0.f ? v : 0.f; }
+    if (row < rows && col < cols) { float v = x[row * cols + col] + b[col]; out[row * cols + col] = v <= 0.f ? 0.f : v; }
 }
 extern "C" __global__ void matmul_naive(const float* A, const float* B, float* C, int M, int K, int N) {
     int col = blockIdx.x * blockDim.x + threadIdx.x, row = blockIdx.y * blockDim.y + threadIdx.y;

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from nnfs.backend import get_array_module, get_backend, model_to, to_device, to_host
 from nnfs.nn import (
     INITIALISERS,
     Linear,
@@ -357,13 +358,19 @@ def torch_param_grads(module, twin):
 
 
 def assert_torch_close(ours, ref, what):
+    ours = to_host(ours)  # from whichever backend computed it
     assert ours.shape == ref.shape, what
     np.testing.assert_allclose(ours, ref, rtol=RTOL_TORCH, atol=ATOL_TORCH, err_msg=what)
 
 
+def assert_on_backend(arr, backend, what):
+    """``arr`` lives where the computation ran (a NumPy result from a CuPy model would mean a silent copy)."""
+    assert get_array_module(arr) is get_backend(backend), f"{what}: {type(arr)} on the {backend} backend"
+
+
 @pytest.mark.parametrize("kind", LAYER_KINDS)
 @given(case=layer_cases())
-def test_layer_matches_torch(kind, case):
+def test_layer_matches_torch(kind, case, backend):
     n, n_in, _, _, seed = case
     module, x, G = build_case(kind, case)
     if kind == "relu":  # torch's convention at the kink is a zero gradient: include exact zeros
@@ -373,9 +380,12 @@ def test_layer_matches_torch(kind, case):
     out_t = twin(x_t)
     out_t.backward(torch.from_numpy(G))
 
+    model_to(module, backend)  # the twin was built from the host weights; ours run on the backend
     module.zero_grad()
-    out = module(x)
-    grad_x = module.backward(G)
+    out = module(to_device(x, backend))
+    grad_x = module.backward(to_device(G, backend))
+    assert_on_backend(out, backend, "output")
+    assert_on_backend(grad_x, backend, "input gradient")
     assert_torch_close(out, out_t.detach().numpy(), "output")
     assert_torch_close(grad_x, x_t.grad.numpy(), "input gradient")
     ours = dict(module.named_parameters())
@@ -386,7 +396,7 @@ def test_layer_matches_torch(kind, case):
 
 
 @given(case=loss_cases())
-def test_softmax_cross_entropy_matches_torch(case):
+def test_softmax_cross_entropy_matches_torch(case, backend):
     n, c, seed, scale = case
     rng = np.random.default_rng(seed)
     logits = scale * rng.standard_normal((n, c))
@@ -397,14 +407,16 @@ def test_softmax_cross_entropy_matches_torch(case):
     (g * loss_t).backward()
 
     loss_fn = SoftmaxCrossEntropy()
-    value = loss_fn(logits, labels)
+    value = loss_fn(to_device(logits, backend), to_device(labels, backend))
     assert isinstance(value, float)
     assert value == pytest.approx(loss_t.item(), rel=RTOL_TORCH, abs=ATOL_TORCH)
-    assert_torch_close(loss_fn.backward(g), logits_t.grad.numpy(), "logits gradient")
+    grad = loss_fn.backward(g)
+    assert_on_backend(grad, backend, "logits gradient")
+    assert_torch_close(grad, logits_t.grad.numpy(), "logits gradient")
 
 
 @given(case=loss_cases())
-def test_mse_loss_matches_torch(case):
+def test_mse_loss_matches_torch(case, backend):
     n, d, seed, scale = case
     rng = np.random.default_rng(seed)
     prediction = scale * rng.standard_normal((n, d))
@@ -415,10 +427,12 @@ def test_mse_loss_matches_torch(case):
     (g * loss_t).backward()
 
     loss_fn = MSELoss()
-    value = loss_fn(prediction, target)
+    value = loss_fn(to_device(prediction, backend), to_device(target, backend))
     assert isinstance(value, float)
     assert value == pytest.approx(loss_t.item(), rel=RTOL_TORCH, abs=ATOL_TORCH)
-    assert_torch_close(loss_fn.backward(g), pred_t.grad.numpy(), "prediction gradient")
+    grad = loss_fn.backward(g)
+    assert_on_backend(grad, backend, "prediction gradient")
+    assert_torch_close(grad, pred_t.grad.numpy(), "prediction gradient")
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nnfs.backend import get_array_module, get_backend, model_to, to_device, to_host
 from nnfs.nn import Linear, Parameter, ReLU, Sequential
 from nnfs.optim import SGD, Adam, AdamW, CosineSchedule, Optimizer
 
@@ -46,11 +47,11 @@ CONFIGS = {
 
 @pytest.mark.parametrize("vary_lr", [False, True], ids=["constant-lr", "changing-lr"])
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_optimizer_matches_torch(config, vary_lr):
+def test_optimizer_matches_torch(config, vary_lr, backend):
     ours_cls, torch_cls, kwargs = CONFIGS[config]
     rng = np.random.default_rng(list(CONFIGS).index(config))
     start = [rng.standard_normal(shape) for shape in SHAPES]
-    params = [Parameter(a.copy()) for a in start]
+    params = [Parameter(to_device(a.copy(), backend)) for a in start]
     t_params = [torch.tensor(a.copy(), requires_grad=True) for a in start]
     opt = ours_cls(params, **kwargs)
     t_opt = torch_cls(t_params, **kwargs, foreach=False)
@@ -63,48 +64,49 @@ def test_optimizer_matches_torch(config, vary_lr):
             group["lr"] = float(lrs[step])
         grads = [rng.standard_normal(shape) for shape in SHAPES]
         for p, t, g in zip(params, t_params, grads):
-            p.grad[...] = g
+            p.grad[...] = to_device(g, backend)
             t.grad = torch.tensor(g.copy())
         opt.step()
         t_opt.step()
         for k, (p, t, a0) in enumerate(zip(params, t_params, start)):
-            ref = t.detach().numpy()
-            np.testing.assert_allclose(p.data, ref, rtol=RTOL, atol=0, err_msg=f"step {step + 1}, param {k}")
+            assert get_array_module(p.data) is get_backend(backend), f"param {k} left the {backend} backend"
+            ours, ref = to_host(p.data), t.detach().numpy()
+            np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=0, err_msg=f"step {step + 1}, param {k}")
             # The displacement from the start, too: an lr-sized error is visible there even when
             # it is small next to the parameter itself.
-            np.testing.assert_allclose(p.data - a0, ref - a0, rtol=RTOL, atol=1e-14,
+            np.testing.assert_allclose(ours - a0, ref - a0, rtol=RTOL, atol=1e-14,
                                        err_msg=f"step {step + 1}, param {k}, update")
         for p, g in zip(params, grads):  # step reads the gradient but never changes it
-            np.testing.assert_array_equal(p.grad, g)
+            np.testing.assert_array_equal(to_host(p.grad), g)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_optimizer_keeps_float32(config):
+def test_optimizer_keeps_float32(config, backend):
     ours_cls, _, kwargs = CONFIGS[config]
     rng = np.random.default_rng(0)
-    params = [Parameter(rng.standard_normal(s).astype(np.float32)) for s in SHAPES]
+    params = [Parameter(to_device(rng.standard_normal(s).astype(np.float32), backend)) for s in SHAPES]
     data_arrays = [p.data for p in params]
     opt = ours_cls(params, **kwargs)
     for _ in range(3):
         for p in params:
-            p.grad[...] = rng.standard_normal(p.shape)
+            p.grad[...] = to_device(rng.standard_normal(p.shape), backend)
         opt.step()
     for p, a in zip(params, data_arrays):
         assert p.data.dtype == np.float32
         assert p.data is a  # updated in place: the model's layers hold these arrays
-        assert np.all(np.isfinite(p.data))
+        assert np.all(np.isfinite(to_host(p.data)))
 
 
-def test_optimizer_updates_a_model_through_its_parameters():
+def test_optimizer_updates_a_model_through_its_parameters(backend):
     rng = np.random.default_rng(0)
-    model = Sequential(Linear(3, 4, rng=rng), ReLU(), Linear(4, 2, rng=rng))
-    before = [p.data.copy() for p in model.parameters()]
-    opt = SGD(model.parameters(), lr=0.1)
+    model = model_to(Sequential(Linear(3, 4, rng=rng), ReLU(), Linear(4, 2, rng=rng)), backend)
+    before = [to_host(p.data).copy() for p in model.parameters()]
+    opt = SGD(model.parameters(), lr=0.1)  # created after the move, as nnfs.backend.model_to asks
     for p in model.parameters():
         p.grad[...] = 1.0
     opt.step()
     for p, b in zip(model.parameters(), before):
-        np.testing.assert_allclose(p.data, b - np.float32(0.1), rtol=1e-6)
+        np.testing.assert_allclose(to_host(p.data), b - np.float32(0.1), rtol=1e-6)
 
 
 def test_adamw_default_weight_decay_matches_torch_default():
