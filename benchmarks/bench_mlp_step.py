@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -70,7 +71,10 @@ def time_epochs(run, repeats=REPEATS):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    threads = parser.parse_args().threads
+    parser.add_argument("--keep-openblas-env", action="store_true",
+                        help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE if set (they force an older, slower kernel)")
+    args = parser.parse_args()
+    threads = args.threads
     rng = np.random.default_rng(0)
     x, y = make_batches(rng)
     model = nnfs_model(rng)
@@ -109,4 +113,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Some of our machines set these to work around bugs in old OpenBLAS builds; with a current NumPy they
+    # only force a slower kernel.  NumPy reads them at import, so re-run the script without them.
+    forced = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    if forced and "--keep-openblas-env" not in sys.argv:
+        print(f"re-running without {', '.join(forced)} (pass --keep-openblas-env to keep them)", flush=True)
+        env = {k: v for k, v in os.environ.items() if k not in forced}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     main()
