@@ -140,6 +140,7 @@ def run_suite(backend: str = "numpy", quick: bool = False, argv: list[str] | Non
                                                      [10**3, 10**4, 10**5, 10**6, 10**7, 10**8 // 2], repeats))
     section("mlp_epoch", lambda: _mlp_epochs(xp, rng, n_examples=5_000 if quick else 60_000,
                                              batch_sizes=[64, 256] if quick else [32, 64, 128, 256, 512, 1024]))
+    section("transformer_step", lambda: _transformer_steps(xp, repeats=3 if quick else 10), optional=True)
     if xp is not np:
         section("matmul_tf32", lambda: _tf32_matmul(sizes, repeats), optional=True)
         section("transfer", lambda: _transfer_rows(xp, rng, repeats), optional=True)
@@ -253,6 +254,35 @@ def _mlp_epochs(xp, rng, n_examples: int, batch_sizes: list[int]) -> list[dict]:
     return rows
 
 
+def _transformer_steps(xp, repeats: int) -> list[dict]:
+    """One training step of Chapter 5's character-level GPT (vocabulary 118, context 64, d 64, 4 heads, 3 layers)."""
+    from nnfs.backend import model_to
+    from nnfs.nn import SoftmaxCrossEntropy
+    from nnfs.optim import AdamW
+    from nnfs.transformer import GPT, clip_grad_norm  # Chapter 5's model, timed by Chapter 4's harness
+
+    rows = []
+    for batch in (32, 128):
+        model = model_to(GPT(118, 64, 64, 4, 3, rng=np.random.default_rng(1)), "numpy" if xp is np else "cupy")
+        opt, loss_fn = AdamW(model.parameters(), lr=1e-3), SoftmaxCrossEntropy()
+        x = xp.asarray(np.random.default_rng(0).integers(0, 118, (batch, 64)))
+        y = xp.asarray(np.random.default_rng(1).integers(0, 118, (batch, 64)))
+
+        def step():
+            opt.zero_grad()
+            logits = model(x)
+            loss_fn(logits.reshape(-1, 118), y.reshape(-1))
+            model.backward(loss_fn.backward().reshape(logits.shape))
+            clip_grad_norm(model.parameters(), 1.0)
+            opt.step()
+            if xp is not np:
+                xp.cuda.Device().synchronize()
+
+        stats = measure(step, repeats, warmup=2)    # wall clock, synchronised at the end of each step
+        rows.append({"batch_size": batch, "tokens": batch * 64, **stats, "tokens_per_s": batch * 64 / stats["median_s"]})
+    return rows
+
+
 def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     """Our kernels against the library: matmuls against cuBLAS, the fused bias+ReLU against two CuPy operations.
 
@@ -286,7 +316,7 @@ def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     return rows
 
 
-# %% book/04_gpu.md:L701
+# %% book/04_gpu.md:L731
 _REQUIRED = {"matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
              "elementwise": ("size", "median_s", "gb_per_s"),
              "mlp_epoch": ("batch_size", "examples", "median_s", "examples_per_s")}
@@ -349,7 +379,7 @@ def validate_results(results, source: str) -> None:
                 raise ValueError(f"{source}: {section}[{i}] lacks {absent}")
 
 
-# %% book/04_gpu.md:L788
+# %% book/04_gpu.md:L818
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance."""
     p = results["provenance"]
@@ -373,6 +403,11 @@ def render_tables(results: dict) -> str:
             "| batch size | examples | seconds per epoch | examples per second |", "|---:|---:|---:|---:|"]
     out += [f"| {r['batch_size']} | {r['examples']:,} | {r['median_s']:.2f} | {r['examples_per_s']:,.0f} |"
             for r in b["mlp_epoch"]]
+    if "transformer_step" in b:
+        out += ["", "**One training step of Chapter 5's language model** (GPT, context 64, d 64, 3 layers, AdamW)", "",
+                "| batch size | tokens | median | tokens per second |", "|---:|---:|---:|---:|"]
+        out += [f"| {r['batch_size']} | {r['tokens']:,} | {r['median_s'] * 1e3:.1f} ms | {r['tokens_per_s']:,.0f} |"
+                for r in b["transformer_step"]]
     if "transfer" in b:
         out += ["", "**Host↔device copies** (float32; pageable and pinned host memory)", "",
                 "| elements | to GPU | GB/s | to GPU, pinned | GB/s | to host | GB/s |", "|---:|---:|---:|---:|---:|---:|---:|"]

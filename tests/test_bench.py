@@ -196,7 +196,11 @@ def test_run_suite_rewrites_its_file_after_every_section_so_a_failed_run_keeps_w
 
 def test_run_suite_numpy_rows(numpy_results):
     b = numpy_results["benchmarks"]
-    assert set(b) == {"matmul", "elementwise", "mlp_epoch"}  # transfer and kernels are GPU-only
+    assert set(b) == {"matmul", "elementwise", "mlp_epoch", "transformer_step"}  # transfer and kernels are GPU-only
+    assert numpy_results["errors"] == {}
+    assert [r["batch_size"] for r in b["transformer_step"]] == [32, 128]
+    for r in b["transformer_step"]:
+        assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["median_s"], rel=1e-12)
     assert sorted((r["dtype"], r["n"]) for r in b["matmul"]) == sorted(
         (d, n) for d in ("float32", "float64") for n in (64, 128, 256, 512))
     for r in b["matmul"]:
