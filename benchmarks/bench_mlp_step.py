@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
-import time
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from _common import median_seconds_per_call, rerun_without_forced_openblas
 from nnfs.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy
 from nnfs.optim import SGD
 
@@ -59,13 +57,7 @@ def torch_model(model):
 
 
 def time_epochs(run, repeats=REPEATS):
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) / STEPS)
-    return statistics.median(times)
+    return median_seconds_per_call(run, STEPS, repeats)
 
 
 def main() -> None:
@@ -113,11 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Some of our machines set these to work around bugs in old OpenBLAS builds; with a current NumPy they
-    # only force a slower kernel.  NumPy reads them at import, so re-run the script without them.
-    forced = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
-    if forced and "--keep-openblas-env" not in sys.argv:
-        print(f"re-running without {', '.join(forced)} (pass --keep-openblas-env to keep them)", flush=True)
-        env = {k: v for k, v in os.environ.items() if k not in forced}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    rerun_without_forced_openblas()
     main()

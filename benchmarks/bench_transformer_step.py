@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
-import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
+from _common import median_seconds_per_call, rerun_without_forced_openblas
 from nnfs.nn import SoftmaxCrossEntropy
 from nnfs.optim import AdamW
 from nnfs.transformer import GPT, clip_grad_norm
@@ -64,14 +62,7 @@ class TorchGPT(torch.nn.Module):
 
 
 def median_step(step) -> float:
-    step()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        for _ in range(STEPS):
-            step()
-        times.append((time.perf_counter() - start) / STEPS)
-    return statistics.median(times)
+    return median_seconds_per_call(lambda: [step() for _ in range(STEPS)], STEPS, REPEATS)
 
 
 def main() -> None:
@@ -112,8 +103,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    forced = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
-    if forced and "--keep-openblas-env" not in sys.argv:
-        print(f"re-running without {', '.join(forced)} (pass --keep-openblas-env to keep them)", flush=True)
-        os.execve(sys.executable, [sys.executable, *sys.argv], {k: v for k, v in os.environ.items() if k not in forced})
+    rerun_without_forced_openblas()
     main()

@@ -29,6 +29,8 @@ from nnfs.data import (
     write_idx,
 )
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch3
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -38,9 +40,7 @@ FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 TYPE_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
 
 
-def raises_here(info, module: str = "nnfs.data") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.data")
 
 
 def random_array(dtype, shape, rng) -> np.ndarray:

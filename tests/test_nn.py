@@ -36,6 +36,8 @@ from nnfs.nn import (
     scaled_normal,
 )
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch3
 
 EPS_FD = 1e-6     # central-difference step
@@ -88,9 +90,7 @@ def fd_noise(out: np.ndarray, G: np.ndarray) -> float:
     return 10 * np.finfo(np.float64).eps * float(np.abs(out * G).sum()) / EPS_FD
 
 
-def raises_here(info, module: str = "nnfs.nn") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.nn")
 
 
 def numerical_grad(f, arr: np.ndarray, eps: float = EPS_FD) -> np.ndarray:

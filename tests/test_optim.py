@@ -19,6 +19,8 @@ from nnfs.backend import get_array_module, get_backend, model_to, to_device, to_
 from nnfs.nn import Linear, Parameter, ReLU, Sequential
 from nnfs.optim import SGD, Adam, AdamW, CosineSchedule, Optimizer
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch3
 
 RTOL = 1e-6
@@ -26,9 +28,7 @@ N_STEPS = 5
 SHAPES = [(4, 3), (3,), (2, 5)]
 
 
-def raises_here(info, module: str = "nnfs.optim") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.optim")
 
 
 # name -> (our optimiser, torch's, keyword arguments both understand)

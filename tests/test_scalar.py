@@ -34,6 +34,8 @@ from nnfs.scalar import (
     train_xor_python,
 )
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +58,7 @@ def t64(x: float) -> torch.Tensor:
     return torch.tensor(x, dtype=torch.float64, requires_grad=True)
 
 
-def raises_here(info, module: str = "nnfs.scalar") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.scalar")
 
 
 # ---------------------------------------------------------------------------

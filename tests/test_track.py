@@ -26,14 +26,14 @@ from hypothesis import strategies as st  # noqa: E402
 from nnfs.track import History, WandbLogger  # noqa: E402
 from nnfs.xor import init_xor_params, train_xor, train_xor_logged, xor_forward, xor_loss  # noqa: E402
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch2
 
 WANDB_CLI = Path(sys.executable).with_name("wandb")
 
 
-def raises_here(info, module: str = "nnfs.track") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.track")
 
 
 def same_values(a, b) -> bool:

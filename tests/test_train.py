@@ -22,12 +22,12 @@ from nnfs.optim import SGD, Adam
 from nnfs.track import History
 from nnfs.train import accuracy, confusion_matrix, evaluate, fit, load, predict, save
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch3
 
 
-def raises_here(info, module: str = "nnfs.train") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.train")
 
 
 @functools.lru_cache(maxsize=1)

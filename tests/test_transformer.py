@@ -37,6 +37,8 @@ from nnfs.transformer import (
     softmax_last,
 )
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch5
 
 EPS_FD = 1e-6      # central-difference step
@@ -47,9 +49,7 @@ LN_EPS = 1e-5      # LayerNorm's default epsilon (torch's too)
 F64 = np.float64
 
 
-def raises_here(info, module: str = "nnfs.transformer") -> bool:
-    """Whether the exception was raised by our module's own code (not by NumPy deep inside it)."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.transformer")
 
 
 def grad_rel_err(analytic, numeric, noise: float = 0.0) -> float:

@@ -22,14 +22,14 @@ from nnfs.xor import (
     xor_solved,
 )
 
+from helpers import raised_by_module  # noqa: E402
+
 pytestmark = pytest.mark.ch2
 
 KEYS = ("W1", "b1", "W2", "b2")
 
 
-def raises_here(info, module: str = "nnfs.xor") -> bool:
-    """Whether the exception was raised by our module's own code."""
-    return info.traceback[-1].frame.f_globals["__name__"] == module
+raises_here = raised_by_module("nnfs.xor")
 
 
 def copy_params(p):

@@ -1,0 +1,34 @@
+"""Shared pieces of the benchmark scripts."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+FORCED_OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def rerun_without_forced_openblas() -> None:
+    """Re-run this script without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unless --keep-openblas-env is given.
+
+    Some of our machines set them to work around bugs in old OpenBLAS builds; with a current NumPy they
+    only force a slower kernel.  NumPy reads them when it is imported, so the process must start anew.
+    """
+    forced = [v for v in FORCED_OPENBLAS if v in os.environ]
+    if forced and "--keep-openblas-env" not in sys.argv:
+        print(f"re-running without {', '.join(forced)} (pass --keep-openblas-env to keep them)", flush=True)
+        env = {k: v for k, v in os.environ.items() if k not in forced}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def median_seconds_per_call(run, calls: int, repeats: int) -> float:
+    """Median over ``repeats`` of the time per call of ``run()``, which makes ``calls`` calls; one warm-up run."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
