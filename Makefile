@@ -9,7 +9,8 @@ JB     := $(BIN)/jupyter-book
 HTML   := _build/html
 # The execution cache keys on each chapter's code, not on nnfs/ or the installed
 # libraries. tools/cache_key.py hashes both; the key is stored next to the cache
-# and the cache is dropped when it changes. (Run by the shell after tangling.)
+# and the cache is dropped when it changes, together with Sphinx's saved doctrees,
+# so that unchanged chapters are read and executed again too. (Run by the shell after tangling.)
 CACHE_KEY := $(PY) tools/cache_key.py
 CACHE  := _build/.jupyter_cache
 STAMP  := _build/.nnfs-hash
@@ -71,7 +72,7 @@ book: $(VENV)/.installed-book data
 	@key=$$($(CACHE_KEY)) || exit 1; \
 	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$key" ]; then \
 		echo "nnfs/ or the installed packages changed since the last build: clearing the execution cache"; \
-		rm -rf $(CACHE); \
+		rm -rf $(CACHE) _build/.doctrees; \
 	fi
 	$(JB) build . -W -n --keep-going
 	@$(CACHE_KEY) > $(STAMP)

@@ -141,6 +141,7 @@ def run_suite(backend: str = "numpy", quick: bool = False, argv: list[str] | Non
     section("mlp_epoch", lambda: _mlp_epochs(xp, rng, n_examples=5_000 if quick else 60_000,
                                              batch_sizes=[64, 256] if quick else [32, 64, 128, 256, 512, 1024]))
     section("transformer_step", lambda: _transformer_steps(xp, repeats=3 if quick else 10), optional=True)
+    section("cnn_step", lambda: _cnn_steps(xp, repeats=3 if quick else 10), optional=True)
     if xp is not np:
         section("matmul_tf32", lambda: _tf32_matmul(sizes, repeats), optional=True)
         section("transfer", lambda: _transfer_rows(xp, rng, repeats), optional=True)
@@ -283,6 +284,33 @@ def _transformer_steps(xp, repeats: int) -> list[dict]:
     return rows
 
 
+def _cnn_steps(xp, repeats: int) -> list[dict]:
+    """One training step of Chapter 6's LeNet-style CNN on 1×28×28 images (Adam, float32)."""
+    from nnfs.backend import model_to
+    from nnfs.cnn import lenet  # Chapter 6's model, timed by Chapter 4's harness
+    from nnfs.nn import SoftmaxCrossEntropy
+    from nnfs.optim import Adam
+
+    rows = []
+    for batch in (64, 256):
+        model = model_to(lenet(rng=np.random.default_rng(1)), "numpy" if xp is np else "cupy")
+        opt, loss_fn = Adam(model.parameters(), lr=1e-3), SoftmaxCrossEntropy()
+        x = xp.asarray(np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32))
+        y = xp.asarray(np.random.default_rng(1).integers(0, 10, batch))
+
+        def step():
+            opt.zero_grad()
+            loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+            if xp is not np:
+                xp.cuda.Device().synchronize()
+
+        stats = measure(step, repeats, warmup=2)    # wall clock, synchronised at the end of each step
+        rows.append({"batch_size": batch, **stats, "images_per_s": batch / stats["median_s"]})
+    return rows
+
+
 def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     """Our kernels against the library: matmuls against cuBLAS, the fused bias+ReLU against two CuPy operations.
 
@@ -316,7 +344,7 @@ def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     return rows
 
 
-# %% book/04_gpu.md:L731
+# %% book/04_gpu.md:L759
 _REQUIRED = {"matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
              "elementwise": ("size", "median_s", "gb_per_s"),
              "mlp_epoch": ("batch_size", "examples", "median_s", "examples_per_s")}
@@ -379,7 +407,7 @@ def validate_results(results, source: str) -> None:
                 raise ValueError(f"{source}: {section}[{i}] lacks {absent}")
 
 
-# %% book/04_gpu.md:L818
+# %% book/04_gpu.md:L846
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance."""
     p = results["provenance"]
@@ -408,6 +436,10 @@ def render_tables(results: dict) -> str:
                 "| batch size | tokens | median | tokens per second |", "|---:|---:|---:|---:|"]
         out += [f"| {r['batch_size']} | {r['tokens']:,} | {r['median_s'] * 1e3:.1f} ms | {r['tokens_per_s']:,.0f} |"
                 for r in b["transformer_step"]]
+    if "cnn_step" in b:
+        out += ["", "**One training step of Chapter 6's LeNet-style CNN** (1×28×28 images, Adam)", "",
+                "| batch size | median | images per second |", "|---:|---:|---:|"]
+        out += [f"| {r['batch_size']} | {r['median_s'] * 1e3:.1f} ms | {r['images_per_s']:,.0f} |" for r in b["cnn_step"]]
     if "transfer" in b:
         out += ["", "**Host↔device copies** (float32; pageable and pinned host memory)", "",
                 "| elements | to GPU | GB/s | to GPU, pinned | GB/s | to host | GB/s |", "|---:|---:|---:|---:|---:|---:|---:|"]

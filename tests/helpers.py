@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 
 def raised_by(info, module: str) -> bool:
     """Whether the exception captured in pytest's ExceptionInfo was raised by ``module``'s own code.
@@ -16,3 +18,17 @@ def raised_by(info, module: str) -> bool:
 def raised_by_module(module: str):
     """``raises_here(info)`` for one module, as each test file uses it."""
     return functools.partial(raised_by, module=module)
+
+
+def numerical_grad(f, arr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() with respect to every entry of ``arr`` (perturbed in place)."""
+    grad = np.zeros_like(arr, dtype=np.float64)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        f_plus = f()
+        arr[idx] = old - eps
+        f_minus = f()
+        arr[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad

@@ -196,11 +196,15 @@ def test_run_suite_rewrites_its_file_after_every_section_so_a_failed_run_keeps_w
 
 def test_run_suite_numpy_rows(numpy_results):
     b = numpy_results["benchmarks"]
-    assert set(b) == {"matmul", "elementwise", "mlp_epoch", "transformer_step"}  # transfer and kernels are GPU-only
+    # transfer and kernels are GPU-only
+    assert set(b) == {"matmul", "elementwise", "mlp_epoch", "transformer_step", "cnn_step"}
     assert numpy_results["errors"] == {}
     assert [r["batch_size"] for r in b["transformer_step"]] == [32, 128]
     for r in b["transformer_step"]:
         assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["median_s"], rel=1e-12)
+    assert [r["batch_size"] for r in b["cnn_step"]] == [64, 256]
+    for r in b["cnn_step"]:
+        assert r["images_per_s"] == pytest.approx(r["batch_size"] / r["median_s"], rel=1e-12)
     assert sorted((r["dtype"], r["n"]) for r in b["matmul"]) == sorted(
         (d, n) for d in ("float32", "float64") for n in (64, 128, 256, 512))
     for r in b["matmul"]:
@@ -229,6 +233,9 @@ def test_render_tables_of_a_numpy_run(numpy_results):
     assert text.splitlines()[0] == (f"*Measured {prov['date_utc']} on {prov['cpu']} ({prov['cpu_count']} cores), "
                                     f"NumPy {prov['numpy']}, with `python -m nnfs.bench --quick`.*")
     assert "| 512 | float64 |" in text and "| 10,000,000 |" in text and "| 256 | 5,000 |" in text
+    assert "LeNet-style CNN" in text
+    cnn = {r["batch_size"]: r for r in numpy_results["benchmarks"]["cnn_step"]}
+    assert f"| 64 | {cnn[64]['median_s'] * 1e3:.1f} ms | {cnn[64]['images_per_s']:,.0f} |" in text
     assert "Host↔device" not in text and "cuBLAS" not in text
 
 

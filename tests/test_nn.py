@@ -36,7 +36,7 @@ from nnfs.nn import (
     scaled_normal,
 )
 
-from helpers import raised_by_module  # noqa: E402
+from helpers import numerical_grad, raised_by_module  # noqa: E402
 
 pytestmark = pytest.mark.ch3
 
@@ -91,20 +91,6 @@ def fd_noise(out: np.ndarray, G: np.ndarray) -> float:
 
 
 raises_here = raised_by_module("nnfs.nn")
-
-
-def numerical_grad(f, arr: np.ndarray, eps: float = EPS_FD) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every entry of ``arr`` (perturbed in place)."""
-    grad = np.zeros_like(arr, dtype=np.float64)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        f_plus = f()
-        arr[idx] = old - eps
-        f_minus = f()
-        arr[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def away_from_zero(x: np.ndarray, margin: float = RELU_MARGIN) -> np.ndarray:

@@ -37,7 +37,7 @@ from nnfs.transformer import (
     softmax_last,
 )
 
-from helpers import raised_by_module  # noqa: E402
+from helpers import numerical_grad, raised_by_module  # noqa: E402
 
 pytestmark = pytest.mark.ch5
 
@@ -90,20 +90,6 @@ def fd_noise(loss_terms) -> float:
 def assert_fd_close(analytic, numeric, what: str, noise: float = 0.0) -> None:
     err = grad_rel_err(analytic, numeric, noise)
     assert err < TOL_FD, f"{what}: relative error {err:.3g} against the gradient's scale (floor {noise:.3g})"
-
-
-def numerical_grad(f, arr: np.ndarray, eps: float = EPS_FD) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every entry of ``arr`` (perturbed in place)."""
-    grad = np.zeros_like(arr, dtype=F64)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        f_plus = f()
-        arr[idx] = old - eps
-        f_minus = f()
-        arr[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def randomize_parameters(module, rng) -> None:
