@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Open every page of the built site in headless Chromium and check it as a reader would see it.
+
+Serves the built HTML on localhost and loads each page with Playwright, driving the
+system Chromium (Debian's package ``chromium``; no browser download).  For every page:
+
+- the title is the page's heading followed by the book's title;
+- no request for a local resource fails (status >= 400 or a network error);
+- every ``<img>`` is decoded (``naturalWidth > 0``);
+- every internal link, including cross-references to figures, tables and equations,
+  citations and the table of contents, points to a page and an anchor that exist;
+- no raw MyST leaked into the text (``{code-cell}``, ``{glue:``, ``:::``, ``#| export``, roles);
+- every code cell that produced output in the executed notebook shows it;
+- no output contains a Python traceback;
+- all math was typeset by MathJax;
+- external links are listed in tools/external_links.txt (they are not fetched: CI is offline).
+
+A screenshot of each chapter's first screen, in light and dark mode, goes to
+``_build/screenshots/``.  MathJax comes from a CDN on the published site; offline, the
+checker answers those requests from a local copy (``--mathjax``, the npm package mathjax@3).
+
+Usage: python tools/check_browser.py [SITE] [--screenshots DIR] [--mathjax DIR] [--chromium PATH]
+Exit status 1, with one line per problem, if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import mimetypes
+import re
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK_TITLE = "Neural Networks from Scratch"
+MATHJAX_CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/mathjax@3/(?P<path>[^?#]+)")
+LEAKS = ["{code-cell}", "{glue:", "{glue}", ":::", "#| export", "#| default_exp", "```{",
+         "{cite:", "{eq}`", "{numref}`", "{ref}`", "{doc}`", "{math}`"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# What one page looks like to the reader, gathered in the browser.
+PAGE_SCRIPT = """
+async () => {
+  // Prose only: code blocks and outputs may show MyST on purpose (a chapter about the tangler, a model's samples).
+  const main = (document.querySelector('main') || document.body).cloneNode(true);
+  main.querySelectorAll('pre, code, div.cell_output').forEach(e => e.remove());
+  const text = main.innerText;
+  const inputs = [...document.querySelectorAll('div.cell_input')].map(e => e.innerText).join('\\n');
+  const images = await Promise.all([...document.querySelectorAll('main img, article img')].map(async img => {
+    try { await img.decode(); } catch (e) {}
+    return {src: img.getAttribute('src'), width: img.naturalWidth};
+  }));
+  const cells = [...document.querySelectorAll('div.cell')].map(cell => ({
+    id: cell.id || '',
+    outputs: [...cell.querySelectorAll('div.cell_output')].filter(o => o.textContent.trim() || o.querySelector('img')).length,
+    text: [...cell.querySelectorAll('div.cell_output')].map(o => o.textContent).join('\\n'),
+    traceback: cell.querySelector('.output.traceback, .output.error') !== null,
+  }));
+  const links = [...document.querySelectorAll('a[href]')].map(a => ({href: a.getAttribute('href'),
+                                                                   internal: a.classList.contains('internal')}));
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const math = [...document.querySelectorAll('main .math, article .math')];
+  return {
+    title: document.title, inputs,
+    h1: document.querySelector('h1') ? document.querySelector('h1').innerText.replace(/#$/, '').trim() : '',
+    text, images, cells, links, ids,
+    mathTotal: math.length,
+    mathTypeset: math.filter(m => m.querySelector('mjx-container') !== null).length,
+  };
+}
+"""
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the checker reports failures itself
+        pass
+
+
+def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def site_pages(site: Path) -> list[str]:
+    """Every HTML page of the site (relative paths), leaving out Sphinx's internal folders."""
+    return sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
+                  if not any(part.startswith("_") for part in p.relative_to(site).parts[:-1]))
+
+
+def expected_outputs(site: Path, page: str) -> list[int] | None:
+    """Per code cell that the page shows, whether its executed notebook has a visible output (1) or not (0).
+
+    Reads _build/jupyter_execute/<page>.ipynb; None for pages that are not notebooks.
+    """
+    notebook = site.parent / "jupyter_execute" / Path(page).with_suffix(".ipynb")
+    if not notebook.exists():
+        return None
+    shown = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if "remove-cell" in tags:
+            continue
+        visible = [o for o in cell.get("outputs", [])
+                   if "scrapbook" not in o.get("metadata", {})]  # glued values are shown where the text uses them
+        shown.append(int(bool(visible) and "remove-output" not in tags))
+    return shown
+
+
+def load_external_allowlist(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
+def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chromium: str,
+               chapters: set[str], allowlist: set[str]) -> tuple[list[str], dict]:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    seen_external: set[str] = set()
+    pages = site_pages(site)
+    ids: dict[str, set[str]] = {}
+    links: dict[str, list[dict]] = {}
+    server, base = serve(site)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+
+            def route(request_route):
+                url = request_route.request.url
+                match = MATHJAX_CDN.match(url)
+                if url.startswith(base):
+                    request_route.continue_()
+                elif match and mathjax is not None and (mathjax / match["path"]).is_file():
+                    file = mathjax / match["path"]
+                    request_route.fulfill(path=str(file), content_type=mimetypes.guess_type(file.name)[0])
+                else:
+                    seen_external.add(url)
+                    request_route.abort()
+
+            context.route("**/*", route)
+            for name in pages:
+                failed: list[str] = []
+                page = context.new_page()
+                page.on("requestfailed", lambda r, failed=failed: failed.append(f"{r.url} ({r.failure})")
+                        if r.url.startswith(base) else None)
+                page.on("response", lambda r, failed=failed: failed.append(f"{r.url} (HTTP {r.status})")
+                        if r.url.startswith(base) and r.status >= 400 else None)
+                page.goto(base + name, wait_until="load")
+                page.wait_for_load_state("networkidle")
+                if page.url != base + name:   # a redirect page (the site's root): its target is checked itself
+                    page.close()
+                    continue
+                page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+                info = page.evaluate(PAGE_SCRIPT)
+                problems += check_page(name, info, failed, expected_outputs(site, name))
+                ids[name] = set(info["ids"])
+                links[name] = info["links"]
+                stem = Path(name).with_suffix("").as_posix()
+                if screenshots is not None and stem in chapters:
+                    shot = screenshots / (stem.replace("/", "_") + ".png")
+                    shot.parent.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(shot))
+                    page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
+                    page.screenshot(path=str(shot.with_name(shot.stem + "-dark.png")))
+                page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    problems += check_links(site, pages, ids, links, allowlist)
+    external_pages = sorted(u for u in seen_external if not MATHJAX_CDN.match(u))
+    for url in external_pages:
+        problems.append(f"a page requested an external resource, which a reader offline would miss: {url}")
+    return problems, {"pages": len(pages)}
+
+
+def check_page(name: str, info: dict, failed: list[str], outputs: list[int] | None) -> list[str]:
+    problems = []
+    title = info["title"]
+    if not info["h1"]:
+        if name not in ("genindex.html", "search.html"):   # Sphinx's generated pages have no heading
+            problems.append(f"{name}: no <h1> heading")
+    elif not title.startswith(info["h1"]) or not title.endswith(BOOK_TITLE):
+        problems.append(f"{name}: title {title!r} should be the heading {info['h1']!r} and the book's title")
+    problems += [f"{name}: failed request {f}" for f in failed]
+    problems += [f"{name}: image {img['src']} did not decode" for img in info["images"] if img["width"] == 0]
+    for leak in LEAKS:
+        if leak in info["text"]:
+            at = info["text"].index(leak)
+            problems.append(f"{name}: raw MyST {leak!r} in the page text: …{info['text'][max(0, at - 40):at + 40]!r}…")
+    if "#| " in info["inputs"]:
+        problems.append(f"{name}: a tangler directive (#| …) is visible in a code cell")
+    for i, cell in enumerate(info["cells"]):
+        if cell["traceback"] or "Traceback (most recent call last)" in cell["text"]:
+            problems.append(f"{name}: code cell {i + 1} shows a Python traceback")
+    if outputs is not None:
+        shown = [int(cell["outputs"] > 0) for cell in info["cells"]]
+        if len(shown) != len(outputs):
+            problems.append(f"{name}: {len(shown)} code cells on the page but {len(outputs)} in the executed notebook")
+        else:
+            for i, (want, got) in enumerate(zip(outputs, shown)):
+                if want and not got:
+                    problems.append(f"{name}: code cell {i + 1} has output in the executed notebook but shows none")
+    if info["mathTypeset"] != info["mathTotal"]:
+        problems.append(f"{name}: {info['mathTotal'] - info['mathTypeset']} of {info['mathTotal']} math "
+                        "elements were not typeset by MathJax")
+    return problems
+
+
+def check_links(site: Path, pages: list[str], ids: dict[str, set[str]], links: dict[str, list[dict]],
+                allowlist: set[str]) -> list[str]:
+    problems = []
+    for name in links:
+        for link in links[name]:
+            href = link["href"]
+            scheme = urlparse(href).scheme
+            if scheme in ("http", "https"):
+                if href not in allowlist:
+                    problems.append(f"{name}: external link {href} is not listed in tools/external_links.txt")
+                continue
+            if scheme or href.startswith(("mailto:", "javascript:")):
+                continue
+            target, fragment = urldefrag(urljoin(name, href))
+            target = unquote(target) or name
+            if target.endswith("/"):
+                target += "index.html"
+            if target in ids:
+                if fragment and unquote(fragment) not in ids[target]:
+                    problems.append(f"{name}: link {href} points to #{fragment}, which {target} does not have")
+            elif not (site / target).is_file():
+                problems.append(f"{name}: link {href} points to {target}, which does not exist")
+    return problems
+
+
+def toc_pages() -> set[str]:
+    import yaml
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files, stack = {toc["root"]}, list(toc.get("parts", [])) + list(toc.get("chapters", []))
+    while stack:
+        entry = stack.pop()
+        if "file" in entry:
+            files.add(entry["file"])
+        stack += entry.get("chapters", []) + entry.get("sections", [])
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
+    parser.add_argument("--screenshots", default=str(ROOT / "_build" / "screenshots"))
+    parser.add_argument("--mathjax", default=str(ROOT / "_build" / "mathjax" / "node_modules" / "mathjax"),
+                        help="a local copy of the npm package mathjax@3, served in place of the CDN")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--external-links", default=str(ROOT / "tools" / "external_links.txt"))
+    args = parser.parse_args(argv)
+    site = Path(args.site)
+    if not (site / "index.html").is_file():
+        print(f"no built site at {site} (expected {site / 'index.html'}); run `make book` first", file=sys.stderr)
+        return 2
+    if not Path(args.chromium).exists():
+        print(f"no Chromium at {args.chromium}; install Debian's chromium package", file=sys.stderr)
+        return 2
+    mathjax = Path(args.mathjax) if Path(args.mathjax).is_dir() else None
+    problems, stats = check_site(site, Path(args.screenshots), mathjax, args.chromium, toc_pages(),
+                                 load_external_allowlist(Path(args.external_links)))
+    for problem in problems:
+        print(problem)
+    print(f"checked {stats['pages']} pages in Chromium: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
