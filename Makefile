@@ -15,12 +15,18 @@ CACHE_KEY := $(PY) tools/cache_key.py
 CACHE  := _build/.jupyter_cache
 STAMP  := _build/.nnfs-hash
 
-.PHONY: help book book-fresh test tangle check bench data venv clean distclean
+MATHJAX := $(VENV)/mathjax/node_modules/mathjax
+PORT   ?= 8000
+
+.PHONY: help book book-fresh test test-site serve notebooks chromium tangle check bench data venv clean distclean
 
 help:
 	@echo "make book        build the book into $(HTML) (executes chapters; reuses the cache when nnfs/ is unchanged)"
 	@echo "make book-fresh  build the book from scratch, executing every chapter (what CI runs)"
 	@echo "make test        check that nnfs/ matches the chapters, then run the test suite"
+	@echo "make test-site   open every page of the built book in headless Chromium and check it (after make book)"
+	@echo "make serve       serve the built book at http://localhost:$(PORT)/ (PORT=... to change)"
+	@echo "make notebooks   write each chapter as a Colab-ready notebook into _build/notebooks"
 	@echo "make tangle      regenerate nnfs/ from the chapters"
 	@echo "make bench       run the benchmarks in benchmarks/ (not part of the tests)"
 	@echo "make data        make Fashion-MNIST available (found on disk, Debian package, or download)"
@@ -86,6 +92,34 @@ book-fresh: $(VENV)/.installed-book data
 	@mkdir -p _build && $(CACHE_KEY) > $(STAMP)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
+
+# The browser check needs Debian's chromium (installed here when we are root, as on CI)
+# and, because CI is offline, a local MathJax to answer the pages' CDN requests.
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser check"; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	else \
+		echo "the browser check needs Chromium: sudo apt install chromium"; exit 1; \
+	fi
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "the browser check needs npm to fetch MathJax (apt install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/mathjax mathjax@3
+
+test-site: $(VENV)/.installed-test chromium $(MATHJAX)
+	@test -f $(HTML)/index.html || { echo "no built book in $(HTML): run make book first"; exit 1; }
+	$(PY) tools/check_browser.py $(HTML) --mathjax $(MATHJAX) --screenshots _build/screenshots
+
+serve:
+	@test -f $(HTML)/index.html || { echo "no built book in $(HTML): run make book first"; exit 1; }
+	@echo "Serving the book at http://localhost:$(PORT)/ (Ctrl-C to stop)"
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
+
+notebooks: $(VENV)/.installed-book
+	$(PY) tools/notebooks.py --out _build/notebooks
 
 clean:
 	rm -rf _build

@@ -12,14 +12,21 @@ system Chromium (Debian's package ``chromium``; no browser download).  For every
 - no raw MyST leaked into the text (``{code-cell}``, ``{glue:``, ``:::``, ``#| export``, roles);
 - every code cell that produced output in the executed notebook shows it;
 - no output contains a Python traceback;
+- every cross-reference by number ("Fig. 3", "Table 2") lands on a figure with an image, or a table;
 - all math was typeset by MathJax;
+- in dark mode, no figure with a transparent background sits on a dark colour (its ink would vanish);
+- the launch buttons point at files the repository has (Binder: the chapter; Colab: the chapter's
+  notebook, which tools/notebooks.py writes);
 - external links are listed in tools/external_links.txt (they are not fetched: CI is offline).
+
+Every chapter in _toc.yml must have a page.
 
 A screenshot of each chapter's first screen, in light and dark mode, goes to
 ``_build/screenshots/``.  MathJax comes from a CDN on the published site; offline, the
 checker answers those requests from a local copy (``--mathjax``, the npm package mathjax@3).
 
 Usage: python tools/check_browser.py [SITE] [--screenshots DIR] [--mathjax DIR] [--chromium PATH]
+                                     [--external-links FILE] [--toc FILE|none]
 Exit status 1, with one line per problem, if any check fails.
 """
 
@@ -45,13 +52,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 # What one page looks like to the reader, gathered in the browser.
-PAGE_SCRIPT = """
+PAGE_SCRIPT = r"""
 async () => {
   // Prose only: code blocks and outputs may show MyST on purpose (a chapter about the tangler, a model's samples).
   const main = (document.querySelector('main') || document.body).cloneNode(true);
   main.querySelectorAll('pre, code, div.cell_output').forEach(e => e.remove());
   const text = main.innerText;
-  const inputs = [...document.querySelectorAll('div.cell_input')].map(e => e.innerText).join('\\n');
+  const inputs = [...document.querySelectorAll('div.cell_input')].map(e => e.innerText).join('\n');
   const images = await Promise.all([...document.querySelectorAll('main img, article img')].map(async img => {
     try { await img.decode(); } catch (e) {}
     return {src: img.getAttribute('src'), width: img.naturalWidth};
@@ -59,21 +66,50 @@ async () => {
   const cells = [...document.querySelectorAll('div.cell')].map(cell => ({
     id: cell.id || '',
     outputs: [...cell.querySelectorAll('div.cell_output')].filter(o => o.textContent.trim() || o.querySelector('img')).length,
-    text: [...cell.querySelectorAll('div.cell_output')].map(o => o.textContent).join('\\n'),
+    text: [...cell.querySelectorAll('div.cell_output')].map(o => o.textContent).join('\n'),
     traceback: cell.querySelector('.output.traceback, .output.error') !== null,
   }));
   const links = [...document.querySelectorAll('a[href]')].map(a => ({href: a.getAttribute('href'),
                                                                    internal: a.classList.contains('internal')}));
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const numbered = [...document.querySelectorAll('a.reference.internal')]
+    .map(a => ({href: a.getAttribute('href'), text: a.innerText.trim()}))
+    .filter(r => /^(Fig\.|Figure|Table)\s*[0-9]/.test(r.text));
+  const targets = {};
+  document.querySelectorAll('figure[id], div.figure[id], table[id], div.table[id]').forEach(e => {
+    if (e.matches('table') || e.querySelector('table')) targets[e.id] = 'table';
+    else targets[e.id] = e.querySelector('img, svg, canvas') ? 'figure' : 'empty figure';
+  });
   const math = [...document.querySelectorAll('main .math, article .math')];
   return {
     title: document.title, inputs,
     h1: document.querySelector('h1') ? document.querySelector('h1').innerText.replace(/#$/, '').trim() : '',
-    text, images, cells, links, ids,
+    text, images, cells, links, ids, numbered, targets,
     mathTotal: math.length,
     mathTypeset: math.filter(m => m.querySelector('mjx-container') !== null).length,
   };
 }
+"""
+
+
+# In dark mode: for each figure, the share of (nearly) transparent pixels and the colour behind it.
+DARK_SCRIPT = r"""
+() => [...document.querySelectorAll('article img')].filter(img => img.naturalWidth > 0
+        && !img.matches('.only-dark, .dark-light')).map(img => {
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.min(img.naturalWidth, 400);
+  canvas.height = Math.max(1, Math.round(img.naturalHeight * canvas.width / img.naturalWidth));
+  const context = canvas.getContext('2d');
+  context.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let clear = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] < 128) clear++;
+  let element = img, background = 'rgba(0, 0, 0, 0)';
+  while (element && /rgba\([^)]*,\s*0\)$/.test(background = getComputedStyle(element).backgroundColor))
+    element = element.parentElement;
+  if (!element) background = 'rgb(255, 255, 255)';   // nothing painted behind it: the browser's white canvas
+  return {src: img.getAttribute('src'), clear: clear / (data.length / 4), background};
+})
 """
 
 
@@ -116,14 +152,32 @@ def expected_outputs(site: Path, page: str) -> list[int] | None:
     return shown
 
 
-def load_external_allowlist(path: Path) -> set[str]:
+def load_external_allowlist(path: Path) -> list[str]:
+    """The allowed external URLs; an entry ending in * allows every URL that starts with the rest."""
     if not path.exists():
-        return set()
-    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+        return []
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def allowed(url: str, allowlist: list[str]) -> bool:
+    return any(url.startswith(entry[:-1]) if entry.endswith("*") else url == entry for entry in allowlist)
+
+
+def luminance(css_colour: str) -> float:
+    """Relative luminance (0 black .. 1 white) of a CSS rgb()/rgba() colour."""
+    channels = [float(c) / 255 for c in re.findall(r"[\d.]+", css_colour)[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def check_dark(name: str, figures: list[dict]) -> list[str]:
+    return [f"{name}: in dark mode, {fig['src']} is {fig['clear']:.0%} transparent and sits on the dark colour "
+            f"{fig['background']}: draw it on an opaque background (or give a dark-mode variant)"
+            for fig in figures if fig["clear"] > 0.01 and luminance(fig["background"]) < 0.4]
 
 
 def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chromium: str,
-               chapters: set[str], allowlist: set[str]) -> tuple[list[str], dict]:
+               chapters: set[str], allowlist: list[str]) -> tuple[list[str], dict]:
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
@@ -131,6 +185,8 @@ def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chrom
     pages = site_pages(site)
     ids: dict[str, set[str]] = {}
     links: dict[str, list[dict]] = {}
+    numbered: dict[str, list[dict]] = {}
+    targets: dict[str, dict[str, str]] = {}
     server, base = serve(site)
     try:
         with sync_playwright() as pw:
@@ -167,18 +223,28 @@ def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chrom
                 problems += check_page(name, info, failed, expected_outputs(site, name))
                 ids[name] = set(info["ids"])
                 links[name] = info["links"]
+                numbered[name] = info["numbered"]
+                targets[name] = info["targets"]
                 stem = Path(name).with_suffix("").as_posix()
+                shot = None
                 if screenshots is not None and stem in chapters:
                     shot = screenshots / (stem.replace("/", "_") + ".png")
                     shot.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shot))
-                    page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
+                page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
+                page.wait_for_timeout(50)   # let the theme's dark styles apply
+                problems += check_dark(name, page.evaluate(DARK_SCRIPT))
+                if shot is not None:
                     page.screenshot(path=str(shot.with_name(shot.stem + "-dark.png")))
                 page.close()
             browser.close()
     finally:
         server.shutdown()
+        server.server_close()
     problems += check_links(site, pages, ids, links, allowlist)
+    problems += check_numbered(numbered, targets)
+    missing = sorted(c for c in chapters if not (site / (c + ".html")).is_file())
+    problems += [f"{c}.html: the chapter is in the table of contents but has no page" for c in missing]
     external_pages = sorted(u for u in seen_external if not MATHJAX_CDN.match(u))
     for url in external_pages:
         problems.append(f"a page requested an external resource, which a reader offline would miss: {url}")
@@ -226,8 +292,9 @@ def check_links(site: Path, pages: list[str], ids: dict[str, set[str]], links: d
             href = link["href"]
             scheme = urlparse(href).scheme
             if scheme in ("http", "https"):
-                if href not in allowlist:
+                if not allowed(href, allowlist):
                     problems.append(f"{name}: external link {href} is not listed in tools/external_links.txt")
+                problems += check_launch(name, href)
                 continue
             if scheme or href.startswith(("mailto:", "javascript:")):
                 continue
@@ -243,9 +310,37 @@ def check_links(site: Path, pages: list[str], ids: dict[str, set[str]], links: d
     return problems
 
 
-def toc_pages() -> set[str]:
+def check_launch(name: str, href: str) -> list[str]:
+    """A launch button must open a file that exists: the chapter (Binder) or its notebook (Colab)."""
+    binder = re.search(r"^https://mybinder\.org/v2/gh/[^?]+\?urlpath=lab/tree/(?P<path>.+)$", href)
+    if binder and not (ROOT / unquote(binder["path"])).is_file():
+        return [f"{name}: the Binder button opens {binder['path']}, which the repository does not have"]
+    colab = re.search(r"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/(?P<path>.+)$", href)
+    if colab:
+        path = Path(unquote(colab["path"]))
+        source = ROOT / path.with_suffix(".md")
+        if path.suffix != ".ipynb" or not source.is_file() or "```{code-cell}" not in source.read_text():
+            return [f"{name}: the Colab button opens {path}, which tools/notebooks.py does not write"]
+    return []
+
+
+def check_numbered(numbered: dict[str, list[dict]], targets: dict[str, dict[str, str]]) -> list[str]:
+    """'Fig. n' must land on a figure that has an image, 'Table n' on a table."""
+    problems = []
+    for name, refs in numbered.items():
+        for ref in refs:
+            target, fragment = urldefrag(urljoin(name, ref["href"]))
+            kind = targets.get(unquote(target) or name, {}).get(unquote(fragment))
+            want = "table" if ref["text"].startswith("Table") else "figure"
+            if kind != want:
+                problems.append(f"{name}: {ref['text']!r} links to {ref['href']}, which is "
+                                f"{'not a figure or table' if kind is None else 'a ' + kind}, not a {want}")
+    return problems
+
+
+def toc_pages(toc_file: Path = ROOT / "_toc.yml") -> set[str]:
     import yaml
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load(toc_file.read_text())
     files, stack = {toc["root"]}, list(toc.get("parts", [])) + list(toc.get("chapters", []))
     while stack:
         entry = stack.pop()
@@ -259,10 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
     parser.add_argument("--screenshots", default=str(ROOT / "_build" / "screenshots"))
-    parser.add_argument("--mathjax", default=str(ROOT / "_build" / "mathjax" / "node_modules" / "mathjax"),
+    parser.add_argument("--mathjax", default=str(ROOT / ".venv" / "mathjax" / "node_modules" / "mathjax"),
                         help="a local copy of the npm package mathjax@3, served in place of the CDN")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--external-links", default=str(ROOT / "tools" / "external_links.txt"))
+    parser.add_argument("--toc", default=str(ROOT / "_toc.yml"),
+                        help="the book's table of contents: its chapters must have pages and get screenshots "
+                             "('none' to skip)")
     args = parser.parse_args(argv)
     site = Path(args.site)
     if not (site / "index.html").is_file():
@@ -272,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no Chromium at {args.chromium}; install Debian's chromium package", file=sys.stderr)
         return 2
     mathjax = Path(args.mathjax) if Path(args.mathjax).is_dir() else None
-    problems, stats = check_site(site, Path(args.screenshots), mathjax, args.chromium, toc_pages(),
+    chapters = set() if args.toc == "none" else toc_pages(Path(args.toc))
+    problems, stats = check_site(site, Path(args.screenshots), mathjax, args.chromium, chapters,
                                  load_external_allowlist(Path(args.external_links)))
     for problem in problems:
         print(problem)
