@@ -18,11 +18,18 @@ STAMP  := _build/.nnfs-hash
 MATHJAX := $(VENV)/mathjax/node_modules/mathjax
 PORT   ?= 8000
 
-.PHONY: help book book-fresh test test-site serve notebooks chromium tangle check bench data venv clean distclean
+# TeX Live from Debian for `make pdf` (xelatex, latexmk, and the packages the Jupyter Book
+# LaTeX class loads: bbm comes with the extra fonts).
+TEX_PACKAGES := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended \
+	texlive-fonts-extra texlive-science texlive-plain-generic fonts-freefont-otf
+PDF    := _build/latex/nnfs-textbook.pdf
+
+.PHONY: help book book-fresh pdf test test-site serve notebooks chromium tex prepare tangle check bench data venv clean distclean
 
 help:
 	@echo "make book        build the book into $(HTML) (executes chapters; reuses the cache when nnfs/ is unchanged)"
 	@echo "make book-fresh  build the book from scratch, executing every chapter (what CI runs)"
+	@echo "make pdf         build the whole book as one PDF, $(PDF) (needs TeX Live; installed as root)"
 	@echo "make test        check that nnfs/ matches the chapters, then run the test suite"
 	@echo "make test-site   open every page of the built book in headless Chromium and check it (after make book)"
 	@echo "make serve       serve the built book at http://localhost:$(PORT)/ (PORT=... to change)"
@@ -70,9 +77,10 @@ bench: $(VENV)/.installed-test
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 # Progress bars are for interactive use; the built pages stay clean.
-book book-fresh: export NNFS_PROGRESS = 0
+book book-fresh pdf: export NNFS_PROGRESS = 0
 
-book: $(VENV)/.installed-book data
+# Tangle, then drop the execution cache if nnfs/ or the installed packages changed.
+prepare: $(VENV)/.installed-book data
 	$(PY) tools/tangle.py
 	@mkdir -p _build
 	@key=$$($(CACHE_KEY)) || exit 1; \
@@ -80,6 +88,8 @@ book: $(VENV)/.installed-book data
 		echo "nnfs/ or the installed packages changed since the last build: clearing the execution cache"; \
 		rm -rf $(CACHE) _build/.doctrees; \
 	fi
+
+book: prepare
 	$(JB) build . -W -n --keep-going
 	@$(CACHE_KEY) > $(STAMP)
 	@echo
@@ -92,6 +102,22 @@ book-fresh: $(VENV)/.installed-book data
 	@mkdir -p _build && $(CACHE_KEY) > $(STAMP)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
+
+# The PDF shares the execution cache with the HTML build, so after `make book` it executes nothing.
+pdf: prepare tex
+	$(JB) build . --builder pdflatex -W -n --keep-going
+	@$(CACHE_KEY) > $(STAMP)
+	@test -f $(PDF) && echo "The PDF is at $(CURDIR)/$(PDF)"
+
+tex:
+	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null && kpsewhich bbm.sty >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing TeX Live from Debian for the PDF"; \
+		apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; }; \
+	else \
+		echo "the PDF needs TeX Live: sudo apt install --no-install-recommends $(TEX_PACKAGES)"; exit 1; \
+	fi
 
 # The browser check needs Debian's chromium (installed here when we are root, as on CI)
 # and, because CI is offline, a local MathJax to answer the pages' CDN requests.
