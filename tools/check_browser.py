@@ -83,7 +83,9 @@ async () => {
   const math = [...document.querySelectorAll('main .math, article .math')];
   return {
     title: document.title, inputs,
-    h1: document.querySelector('h1') ? document.querySelector('h1').innerText.replace(/#$/, '').trim() : '',
+    // The article's own heading (the theme may put a copy of the title elsewhere), with its number if any.
+    h1: (document.querySelector('article h1') || document.querySelector('h1') || {innerText: ''}).innerText
+          .replace(/#$/, '').replace(/\s+/g, ' ').trim(),
     text, images, cells, links, ids, numbered, targets,
     mathTotal: math.length,
     mathTypeset: math.filter(m => m.querySelector('mjx-container') !== null).length,
