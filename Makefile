@@ -16,6 +16,7 @@ CACHE  := _build/.jupyter_cache
 STAMP  := _build/.nnfs-hash
 
 MATHJAX := $(VENV)/mathjax/node_modules/mathjax
+ACTION_VALIDATOR := $(VENV)/node-tools/node_modules/.bin/action-validator
 PORT   ?= 8000
 
 # TeX Live from Debian for `make pdf` (xelatex, latexmk, and the packages the Jupyter Book
@@ -24,7 +25,7 @@ TEX_PACKAGES := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommen
 	texlive-fonts-extra texlive-science texlive-plain-generic fonts-freefont-otf
 PDF    := _build/latex/nnfs-textbook.pdf
 
-.PHONY: help book book-fresh pdf test test-site serve notebooks chromium tex prepare tangle check bench data venv clean distclean
+.PHONY: help book book-fresh pdf test test-site check-workflow serve notebooks chromium tex prepare tangle check bench data venv clean distclean
 
 help:
 	@echo "make book        build the book into $(HTML) (executes chapters; reuses the cache when nnfs/ is unchanged)"
@@ -32,6 +33,7 @@ help:
 	@echo "make pdf         build the whole book as one PDF, $(PDF) (needs TeX Live; installed as root)"
 	@echo "make test        check that nnfs/ matches the chapters, then run the test suite"
 	@echo "make test-site   open every page of the built book in headless Chromium and check it (after make book)"
+	@echo "make check-workflow  validate .github/workflows/*.yml against GitHub's workflow schema"
 	@echo "make serve       serve the built book at http://localhost:$(PORT)/ (PORT=... to change)"
 	@echo "make notebooks   write each chapter as a Colab-ready notebook into _build/notebooks"
 	@echo "make tangle      regenerate nnfs/ from the chapters"
@@ -138,6 +140,14 @@ $(MATHJAX):
 test-site: $(VENV)/.installed-test chromium $(MATHJAX)
 	@test -f $(HTML)/index.html || { echo "no built book in $(HTML): run make book first"; exit 1; }
 	$(PY) tools/check_browser.py $(HTML) --mathjax $(MATHJAX) --screenshots _build/screenshots
+
+# The deployment workflow cannot run here; check it against the workflow schema instead.
+$(ACTION_VALIDATOR):
+	@command -v npm >/dev/null || { echo "checking the workflow needs npm (apt install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node-tools @action-validator/core@0.6 @action-validator/cli@0.6
+
+check-workflow: $(ACTION_VALIDATOR)
+	@for workflow in .github/workflows/*.yml; do $(ACTION_VALIDATOR) $$workflow || exit 1; echo "$$workflow: valid"; done
 
 serve:
 	@test -f $(HTML)/index.html || { echo "no built book in $(HTML): run make book first"; exit 1; }
