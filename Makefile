@@ -19,6 +19,17 @@ MATHJAX := $(VENV)/mathjax/node_modules/mathjax
 ACTION_VALIDATOR := $(VENV)/node-tools/node_modules/.bin/action-validator
 PORT   ?= 8000
 
+# $(call debian-packages,TEST,PACKAGES,WHAT): nothing if the shell command TEST succeeds; else
+# install PACKAGES from Debian when we are root with apt-get (as on CI); else say what to install.
+debian-packages = if { $(1); } >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(3) from Debian: $(2)"; \
+		apt-get install -y -qq --no-install-recommends $(2) >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }; \
+	else \
+		echo "$(3) is missing: sudo apt install --no-install-recommends $(2)"; exit 1; \
+	fi
+
 # TeX Live from Debian for `make pdf` (xelatex, latexmk, and the packages the Jupyter Book
 # LaTeX class loads: bbm comes with the extra fonts).
 TEX_PACKAGES := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended \
@@ -112,26 +123,12 @@ pdf: prepare tex
 	@test -f $(PDF) && echo "The PDF is at $(CURDIR)/$(PDF)"
 
 tex:
-	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null && kpsewhich bbm.sty >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing TeX Live from Debian for the PDF"; \
-		apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1 || \
-			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; }; \
-	else \
-		echo "the PDF needs TeX Live: sudo apt install --no-install-recommends $(TEX_PACKAGES)"; exit 1; \
-	fi
+	@$(call debian-packages,command -v xelatex && command -v latexmk && kpsewhich bbm.sty,$(TEX_PACKAGES),TeX Live for the PDF)
 
 # The browser check needs Debian's chromium (installed here when we are root, as on CI)
 # and, because CI is offline, a local MathJax to answer the pages' CDN requests.
 chromium:
-	@if command -v chromium >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's chromium for the browser check"; \
-		apt-get install -y -qq chromium >/dev/null 2>&1 || \
-			{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
-	else \
-		echo "the browser check needs Chromium: sudo apt install chromium"; exit 1; \
-	fi
+	@$(call debian-packages,command -v chromium,chromium fonts-liberation,Chromium for the browser check)
 
 $(MATHJAX):
 	@command -v npm >/dev/null || { echo "the browser check needs npm to fetch MathJax (apt install npm)"; exit 1; }
