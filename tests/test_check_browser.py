@@ -137,6 +137,8 @@ BREAKAGES = {
                                ["external link https://example.org/paper is not listed"]),
     "external resource": (CHAPTER + '<link rel="stylesheet" href="https://cdn.example.org/icons.css">',
                           ["requested an external resource", "https://cdn.example.org/icons.css"]),
+    "too wide for a phone": (CHAPTER + '<div style="width: 900px">a wide banner</div>',
+                             ["on a phone (390 px wide) the page is", "scrolls sideways"]),
     "transparent figure in dark mode": (CHAPTER.replace("curve.png", "clear.png"),
                                         ["in dark mode, clear.png is", "transparent"]),
 }

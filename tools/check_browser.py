@@ -14,6 +14,7 @@ system Chromium (Debian's package ``chromium``; no browser download).  For every
 - no output contains a Python traceback;
 - every cross-reference by number ("Fig. 3", "Table 2") lands on a figure with an image, or a table;
 - all math was typeset by MathJax;
+- on a phone-sized screen (390 px) the page does not scroll sideways;
 - in dark mode, no figure with a transparent background sits on a dark colour (its ink would vanish);
 - the launch buttons point at files the repository has (Binder: the chapter; Colab: the chapter's
   notebook, which tools/notebooks.py writes);
@@ -50,6 +51,9 @@ LEAKS = ["{code-cell}", "{glue:", "{glue}", ":::", "#| export", "#| default_exp"
          "{cite:", "{eq}`", "{numref}`", "{ref}`", "{doc}`", "{math}`"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 
 # What one page looks like to the reader, gathered in the browser.
 PAGE_SCRIPT = r"""
@@ -193,7 +197,7 @@ def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chrom
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context = browser.new_context(viewport=DESKTOP)
 
             def route(request_route):
                 url = request_route.request.url
@@ -233,6 +237,12 @@ def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chrom
                     shot = screenshots / (stem.replace("/", "_") + ".png")
                     shot.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shot))
+                page.set_viewport_size(PHONE)
+                wide = page.evaluate("() => document.documentElement.scrollWidth")
+                if wide > PHONE["width"]:
+                    problems.append(f"{name}: on a phone ({PHONE['width']} px wide) the page is {wide} px wide "
+                                    "and scrolls sideways")
+                page.set_viewport_size(DESKTOP)
                 page.evaluate("() => document.documentElement.dataset.theme = 'dark'")
                 page.wait_for_timeout(50)   # let the theme's dark styles apply
                 problems += check_dark(name, page.evaluate(DARK_SCRIPT))
