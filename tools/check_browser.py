@@ -329,9 +329,11 @@ def check_launch(name: str, href: str) -> list[str]:
         return [f"{name}: the Binder button opens {binder['path']}, which the repository does not have"]
     colab = re.search(r"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/(?P<path>.+)$", href)
     if colab:
+        from notebooks import has_code_cells   # the rule tools/notebooks.py writes notebooks by
+
         path = Path(unquote(colab["path"]))
         source = ROOT / path.with_suffix(".md")
-        if path.suffix != ".ipynb" or not source.is_file() or "```{code-cell}" not in source.read_text():
+        if path.suffix != ".ipynb" or not source.is_file() or not has_code_cells(source):
             return [f"{name}: the Colab button opens {path}, which tools/notebooks.py does not write"]
     return []
 

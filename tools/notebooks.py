@@ -54,16 +54,20 @@ def repository() -> tuple[str, str, str]:
     return url, url.rsplit("/", 1)[-1], config.get("branch", "main")
 
 
-def colab_notebook(chapter: Path) -> nbformat.NotebookNode | None:
-    """The Colab version of one chapter, or None if the chapter has no code cells.
+def has_code_cells(chapter: Path) -> bool:
+    """Whether a chapter is a notebook.  Only ``{code-cell}`` blocks count: the preface's
+    fenced ```python examples are text, not cells."""
+    return "```{code-cell}" in chapter.read_text()
 
-    Only ``{code-cell}`` blocks count: the preface's fenced ```python examples are text.
-    """
-    if "```{code-cell}" not in chapter.read_text():
+
+def colab_notebook(chapter: Path) -> nbformat.NotebookNode | None:
+    """The Colab version of one chapter, or None if the chapter has no code cells."""
+    if not has_code_cells(chapter):
         return None
     notebook = jupytext.read(chapter)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    for cell in code:
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
         directives, source, _ = split_directives(cell.source)
         if directives:
             cell.source = source
