@@ -18,6 +18,8 @@ STAMP  := _build/.nnfs-hash
 MATHJAX := $(VENV)/mathjax/node_modules/mathjax
 ACTION_VALIDATOR := $(VENV)/node-tools/node_modules/.bin/action-validator
 PORT   ?= 8000
+LAB_OUT := _build/lab
+GRADES ?= grades
 
 # $(call debian-packages,TEST,PACKAGES,WHAT): nothing if the shell command TEST succeeds; else
 # install PACKAGES from Debian when we are root with apt-get (as on CI); else say what to install.
@@ -36,12 +38,14 @@ TEX_PACKAGES := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommen
 	texlive-fonts-extra texlive-science texlive-plain-generic fonts-freefont-otf
 PDF    := _build/latex/nnfs-textbook.pdf
 
-.PHONY: help book book-fresh pdf test test-site check-workflow serve notebooks chromium tex prepare tangle check bench data venv clean distclean
+.PHONY: help lab grade book book-fresh pdf test test-site check-workflow serve notebooks chromium tex prepare tangle check bench data venv clean distclean
 
 help:
 	@echo "make book        build the book into $(HTML) (executes chapters; reuses the cache when nnfs/ is unchanged)"
 	@echo "make book-fresh  build the book from scratch, executing every chapter (what CI runs)"
 	@echo "make pdf         build the whole book as one PDF, $(PDF) (needs TeX Live; installed as root)"
+	@echo "make lab         write the student notebooks of the lab sheets into $(LAB_OUT)/sheets"
+	@echo "make grade SHEET=3 SUBMISSIONS=DIR   grade a folder of submitted notebooks (grades.csv, feedback/)"
 	@echo "make test        check that nnfs/ matches the chapters, then run the test suite"
 	@echo "make test-site   open every page of the built book in headless Chromium and check it (after make book)"
 	@echo "make check-workflow  validate .github/workflows/*.yml against GitHub's workflow schema"
@@ -89,6 +93,16 @@ data: $(VENV)/.installed-book
 bench: $(VENV)/.installed-test
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# The lab: one student notebook per sheet (book/lab/sheet*.md), made by nbgrader from the
+# chapters' solution regions; the book's Lab pages link them, so the book builds them first.
+lab: $(VENV)/.installed-book
+	$(PY) tools/lab.py build --out $(LAB_OUT)
+
+# Grade a folder of submissions: make grade SHEET=3 SUBMISSIONS=path/to/folder [GRADES=grades]
+grade: $(VENV)/.installed-book
+	@test -n "$(SHEET)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade SHEET=3 SUBMISSIONS=folder-of-notebooks [GRADES=out-dir]"; exit 1; }
+	$(PY) tools/lab.py grade $(SHEET) $(SUBMISSIONS) --out $(GRADES)
+
 # Progress bars are for interactive use; the built pages stay clean.
 book book-fresh pdf: export NNFS_PROGRESS = 0
 
@@ -102,7 +116,7 @@ prepare: $(VENV)/.installed-book data
 		rm -rf $(CACHE) _build/.doctrees; \
 	fi
 
-book: prepare
+book: prepare lab
 	$(JB) build . -W -n --keep-going
 	@$(CACHE_KEY) > $(STAMP)
 	@echo
@@ -111,13 +125,14 @@ book: prepare
 book-fresh: $(VENV)/.installed-book data
 	rm -rf _build
 	$(PY) tools/tangle.py --check
+	$(PY) tools/lab.py build --out $(LAB_OUT)
 	$(JB) build . -W -n --keep-going
 	@mkdir -p _build && $(CACHE_KEY) > $(STAMP)
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
 
 # The PDF shares the execution cache with the HTML build, so after `make book` it executes nothing.
-pdf: prepare tex
+pdf: prepare lab tex
 	$(JB) build . --builder pdflatex -W -n --keep-going
 	@$(CACHE_KEY) > $(STAMP)
 	@test -f $(PDF) && echo "The PDF is at $(CURDIR)/$(PDF)"

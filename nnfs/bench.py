@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L423
+# %% book/04_gpu.md:L425
 import argparse
 import datetime as _dt
 import json
@@ -64,7 +64,7 @@ def measure(fn, repeats: int = 10, warmup: int = 1, xp=np) -> dict:
     return summarize(times)
 
 
-# %% book/04_gpu.md:L474
+# %% book/04_gpu.md:L476
 def provenance(backend: str, argv: list[str] | None = None) -> dict:
     """Where and when: machine, library versions, GPU, date and command."""
     info = {"date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -344,7 +344,7 @@ def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     return rows
 
 
-# %% book/04_gpu.md:L759
+# %% book/04_gpu.md:L761
 _REQUIRED = {"matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
              "elementwise": ("size", "median_s", "gb_per_s"),
              "mlp_epoch": ("batch_size", "examples", "median_s", "examples_per_s")}
@@ -407,7 +407,7 @@ def validate_results(results, source: str) -> None:
                 raise ValueError(f"{source}: {section}[{i}] lacks {absent}")
 
 
-# %% book/04_gpu.md:L846
+# %% book/04_gpu.md:L848
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance."""
     p = results["provenance"]

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L1004
+# %% book/04_gpu.md:L1006
 import math
 
 import numpy as np
@@ -78,7 +78,7 @@ def bias_relu_numba(x, b, out=None):
     return out
 
 
-# %% book/04_gpu.md:L1081
+# %% book/04_gpu.md:L1085
 def matmul_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The product every matmul kernel must reproduce (up to float32 rounding)."""
     return A @ B
@@ -142,7 +142,7 @@ def matmul_tiled_numba(A, B, out=None):
     return _matmul_numba(_matmul_tiled_kernel, A, B, out)
 
 
-# %% book/04_gpu.md:L1149
+# %% book/04_gpu.md:L1157
 _CUDA_SOURCE = r"""
 #define TILE 16
 extern "C" __global__ void bias_relu(const float* x, const float* b, float* out, int rows, int cols) {

@@ -21,6 +21,8 @@ __all__ = [
     "Sequential",
     "SoftmaxCrossEntropy",
     "MSELoss",
+    "max_relative_error",
+    "numerical_gradient",
 ]
 
 
@@ -213,7 +215,7 @@ class Sequential(Module):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-# %% book/03_mlp.md:L719
+# %% book/03_mlp.md:L727
 def _check_labels(labels, n: int, n_classes: int, where: str):
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"{where}: labels must have shape ({n},), one per example; got {tuple(labels.shape)}")
@@ -265,3 +267,27 @@ class MSELoss(Module):
 
     def backward(self, grad_out=1.0):
         return self.diff * self.diff.dtype.type(2 * grad_out / self.diff.size)
+
+
+# %% book/03_mlp.md:L804
+def max_relative_error(a, b) -> float:
+    """Largest |a - b| / (|a| + |b|) over all entries (entries that are both 0 count as 0)."""
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+
+
+def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-6):
+    """Central differences of the scalar function f() with respect to every entry of the array x.
+
+    f must read x, which is changed in place one entry at a time and restored;
+    returns an array shaped like x: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
+    """
+    numeric = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        saved = x[idx]
+        x[idx] = saved + eps
+        up = f()
+        x[idx] = saved - eps
+        down = f()
+        x[idx] = saved
+        numeric[idx] = (up - down) / (2 * eps)
+    return numeric

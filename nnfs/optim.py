@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1046
+# %% book/03_mlp.md:L1057
 import math
 from collections.abc import Iterable
 from numbers import Real
@@ -120,7 +120,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# %% book/03_mlp.md:L1170
+# %% book/03_mlp.md:L1185
 class CosineSchedule:
     """Sets optimizer.lr each step: linear warm-up to base_lr, then a half cosine down to min_lr.
 

@@ -88,7 +88,7 @@ def fit_least_squares(X: ArrayLike, t: ArrayLike, l2: float = 0.0) -> np.ndarray
     return w
 
 
-# %% book/01_regression.md:L392
+# %% book/01_regression.md:L394
 def _check_int(value, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an integer; got {value!r} of type {type(value).__name__}")
@@ -110,7 +110,7 @@ def _learning_rate(lr) -> Callable[[int], float]:
     return lambda k: alpha
 
 
-# %% book/01_regression.md:L415
+# %% book/01_regression.md:L417
 def gradient_descent(
     X: ArrayLike,
     t: ArrayLike,
@@ -192,7 +192,7 @@ def gradient_descent(
     return w, losses
 
 
-# %% book/01_regression.md:L724
+# %% book/01_regression.md:L728
 def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A toy regression set: t = sin(2πx) + ε with ε ~ N(0, noise²).
@@ -212,7 +212,7 @@ def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | 
     return x, t
 
 
-# %% book/01_regression.md:L758
+# %% book/01_regression.md:L762
 def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     """Design matrix Φ with Φ[n, j] = x_n ** j for j = 0, …, degree.
 
@@ -230,7 +230,7 @@ def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     return x[:, None] ** np.arange(degree + 1)
 
 
-# %% book/01_regression.md:L787
+# %% book/01_regression.md:L793
 def rms_error(y: ArrayLike, t: ArrayLike) -> float:
     """Root-mean-square error sqrt(mean((y − t)²)), i.e. E_RMS = sqrt(2E/N).
 

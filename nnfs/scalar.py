@@ -109,7 +109,7 @@ def train_xor_python(params: dict, lr: float, epochs: int,
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}, losses
 
 
-# %% book/02_xor.md:L561
+# %% book/02_xor.md:L563
 class Value:
     """A scalar that records the operations applied to it, for reverse-mode differentiation.
 
@@ -273,7 +273,7 @@ class Value:
             node._backward()
 
 
-# %% book/02_xor.md:L782
+# %% book/02_xor.md:L802
 class Neuron:
     """y = activation(w · x + b) over Values; weights uniform in [-1, 1] from ``rng``."""
 

@@ -13,7 +13,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L1299
+# %% book/02_xor.md:L1319
 import json
 import math
 import operator
@@ -143,7 +143,7 @@ def _read_runs(path: Path) -> dict:
     return data["runs"]
 
 
-# %% book/02_xor.md:L1521
+# %% book/02_xor.md:L1541
 class WandbLogger:
     """Send a run's config and metrics to Weights & Biases, with the same ``log``/``finish`` as History.
 

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1232
+# %% book/03_mlp.md:L1247
 import math
 import os
 import sys

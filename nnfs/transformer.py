@@ -20,6 +20,13 @@ __all__ = [
     "GPT",
     "clip_grad_norm",
     "CharTokenizer",
+    "N_DIGITS",
+    "SEP",
+    "V_REV",
+    "reversal_batch",
+    "reversal_model",
+    "train_reversal",
+    "exact_match",
 ]
 
 
@@ -28,7 +35,7 @@ import math
 
 import numpy as np
 
-from nnfs.nn import Linear, Module, Parameter, _array_module
+from nnfs.nn import Linear, Module, Parameter, SoftmaxCrossEntropy, _array_module
 
 
 def _as_2d(x):
@@ -124,7 +131,7 @@ class MultiHeadAttention(Module):
         return self.qkv.backward(dqkv).reshape(B, T, C)
 
 
-# %% book/05_transformer.md:L273
+# %% book/05_transformer.md:L279
 class LayerNorm(Module):
     """Normalise the last axis to zero mean and unit variance, then scale by gamma and shift by beta."""
 
@@ -150,7 +157,7 @@ class LayerNorm(Module):
                             - self.xhat * (g * self.xhat).mean(axis=-1, keepdims=True))
 
 
-# %% book/05_transformer.md:L314
+# %% book/05_transformer.md:L324
 class GELU(Module):
     """GELU in its tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
 
@@ -200,7 +207,7 @@ class FeedForward(Module):
         return self.fc.backward(self.act.backward(self.out.backward(_as_2d(grad_out)))).reshape(self.shape)
 
 
-# %% book/05_transformer.md:L373
+# %% book/05_transformer.md:L387
 class Block(Module):
     """A pre-LN decoder block: x + attention(LN(x)), then x + FFN(LN(x))."""
 
@@ -218,7 +225,7 @@ class Block(Module):
         return g + self.ln1.backward(self.attn.backward(g))
 
 
-# %% book/05_transformer.md:L412
+# %% book/05_transformer.md:L430
 def sinusoidal_positions(n: int, dim: int, dtype=np.float32) -> np.ndarray:
     """The fixed positional encodings of Vaswani et al.: sin and cos at geometrically spaced frequencies."""
     pos = np.arange(n)[:, None]
@@ -337,3 +344,52 @@ class CharTokenizer:
         if bad:
             raise ValueError(f"ids must lie in 0..{len(self.chars) - 1}; got {bad[:5]}")
         return "".join(self.chars[i] for i in ids)
+
+
+# %% book/05_transformer.md:L678
+N_DIGITS, SEP, V_REV = 8, 10, 11
+
+
+def reversal_batch(n: int, rng: np.random.Generator):
+    """n sequences of N_DIGITS digits, SEP, the digits reversed: (inputs, targets), each (n, 2 N_DIGITS)."""
+    digits = rng.integers(0, 10, (n, N_DIGITS))
+    seq = np.concatenate([digits, np.full((n, 1), SEP), digits[:, ::-1]], axis=1)
+    return seq[:, :-1], seq[:, 1:]          # inputs and next-token targets
+
+
+def reversal_model(seed: int = 0) -> GPT:
+    """The chapter's GPT for the reversal task: 2 layers, 4 heads, d_model 64."""
+    return GPT(V_REV, 2 * N_DIGITS, d_model=64, n_heads=4, n_layers=2, rng=np.random.default_rng(seed + 1))
+
+
+def train_reversal(model: GPT | None = None, steps: int = 800, batch: int = 64, seed: int = 0):
+    """Train ``model`` (default: a new reversal_model(seed)) with AdamW and a cosine schedule; returns (model, losses)."""
+    from nnfs.optim import AdamW, CosineSchedule
+    rng = np.random.default_rng(seed)
+    model = model if model is not None else reversal_model(seed)
+    opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    schedule = CosineSchedule(opt, total_steps=steps, warmup_steps=100)
+    loss_fn, losses = SoftmaxCrossEntropy(), []
+    for step in range(steps):
+        x, y = reversal_batch(batch, rng)
+        opt.zero_grad()
+        logits = model(x)
+        # only the reversed digits are predictable, so only they count in the loss
+        out = logits[:, N_DIGITS:, :]
+        losses.append(loss_fn(out.reshape(-1, V_REV), y[:, N_DIGITS:].reshape(-1)))
+        grad = np.zeros_like(logits)
+        grad[:, N_DIGITS:, :] = loss_fn.backward().reshape(out.shape)
+        model.backward(grad)
+        clip_grad_norm(model.parameters(), 1.0)
+        opt.step()
+        schedule.step()
+    return model, losses
+
+
+def exact_match(model: GPT, n: int = 2000, seed: int = 123) -> float:
+    """Share of held-out sequences whose 8 reversed digits are all generated correctly (greedy)."""
+    digits = np.random.default_rng(seed).integers(0, 10, (n, N_DIGITS))
+    seq = np.concatenate([digits, np.full((n, 1), SEP)], axis=1)
+    for _ in range(N_DIGITS):
+        seq = np.concatenate([seq, model(seq)[:, -1, :].argmax(axis=-1)[:, None]], axis=1)
+    return float((seq[:, N_DIGITS + 1:] == digits[:, ::-1]).all(axis=1).mean())

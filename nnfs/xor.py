@@ -126,7 +126,7 @@ def xor_solved(params: dict[str, np.ndarray], hidden: str = "sigmoid", X=XOR_X, 
     return np.all((y > 0.5) == (np.asarray(T) > 0.5), axis=1)
 
 
-# %% book/02_xor.md:L1437
+# %% book/02_xor.md:L1457
 def train_xor_logged(config: dict, loggers: Iterable = (), log_every: int = 50) -> dict[str, np.ndarray]:
     """Train one network with the settings in ``config`` and report to each logger as it goes.
 

@@ -378,3 +378,39 @@ def test_leading_string_of_a_module_becomes_its_docstring(project: Path):
     text = (project / "nnfs" / "gamma.py").read_text()
     assert '"""What gamma is for.\n\nModule `nnfs.gamma`, tangled from book/02_doc.md.\n"""' in text
     assert text.count("What gamma is for.") == 1
+
+
+SOLVED = chapter(
+    """CODE:
+    #| default_exp solved
+    #| export
+    def double(x):
+        y = x
+        ### BEGIN SOLUTION
+        y = 2 * x
+        ### END SOLUTION
+        return y
+    """,
+    title="Solutions",
+)
+
+
+def test_solution_markers_stay_out_of_the_package(project):
+    (project / "book" / "02_solved.md").write_text(SOLVED)
+    tangle.write(project)
+    module = (project / "nnfs" / "solved.py").read_text()
+    assert "SOLUTION" not in module
+    assert "    y = x\n    y = 2 * x\n    return y\n" in module
+    block = tangle.collect(project)["solved"].blocks[0]
+    assert "### BEGIN SOLUTION" in block.source and "### BEGIN SOLUTION" not in block.code
+    assert run_cli(project, "--check").returncode == 0
+
+
+def test_unclosed_solution_region_is_an_error_with_its_line(project):
+    broken = SOLVED.replace("    ### END SOLUTION\n", "")
+    assert broken != SOLVED
+    (project / "book" / "02_solved.md").write_text(broken)
+    (message,) = [m for m in errors_of(project) if "02_solved" in m]
+    line = broken.split("\n").index("    ### BEGIN SOLUTION") + 1
+    assert message.startswith(f"book/02_solved.md:{line}:")
+    assert "never closed" in message

@@ -5,7 +5,8 @@ Colab opens notebooks from a GitHub branch, not MyST Markdown, and a fresh Colab
 machine has neither ``nnfs`` nor the chapter's data files.  For every chapter
 with code this writes ``<out>/book/<chapter>.ipynb``:
 
-- the chapter's cells, as the book shows them (the tangler's ``#|`` lines removed);
+- the chapter's cells, as the book shows them (the tangler's ``#|`` lines and the
+  lab's solution markers removed);
 - one extra first cell that, on Colab only, clones the repository, installs the
   package with the extras the book uses, and moves into ``book/`` so that the
   chapter finds its files (``data/``, ``slurm/``) as it does in the build.
@@ -30,7 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tangle import split_directives  # noqa: E402
+from tangle import reader_view  # noqa: E402
 
 SETUP_TAG = "colab-setup"
 SETUP = '''\
@@ -68,9 +69,7 @@ def colab_notebook(chapter: Path) -> nbformat.NotebookNode | None:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        directives, source, _ = split_directives(cell.source)
-        if directives:
-            cell.source = source
+        cell.source = reader_view(cell.source)
     url, name, branch = repository()
     setup = nbformat.v4.new_code_cell(SETUP.format(url=url + ".git", name=name, branch=branch),
                                       metadata={"tags": [SETUP_TAG]})

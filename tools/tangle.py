@@ -11,6 +11,11 @@ directives is copied into a module of ``nnfs/``:
     #| exporti           exported, but its names stay out of __all__
     #| exporti NAME      the same, into nnfs/NAME.py
 
+Inside an exported cell, lines that read ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` (nbgrader's markers) enclose the part a student writes in
+the lab sheets (tools/lab.py).  The package gets the code between them as it
+stands; the marker lines themselves are dropped.
+
 Usage:
     python tools/tangle.py            write nnfs/ from the chapters
     python tools/tangle.py --check    exit 1 and print a unified diff if nnfs/ is out of date
@@ -54,8 +59,9 @@ class Block:
 
     chapter: str  # path relative to the project root, with forward slashes
     line: int  # 1-based line of the first exported code line in the chapter
-    code: str
+    code: str  # what goes into the package: the solution markers removed
     public: bool  # whether its top-level names go into __all__
+    source: str = ""  # the cell's code as written, solution markers included
 
 
 @dataclass
@@ -228,8 +234,57 @@ def read_chapter(root: Path, path: Path) -> tuple[str | None, int, list[tuple[st
             errors.append(f"{rel}:{first_line}: exported cell has no code")
         elif exported:
             line = first_line + skipped
-            exports.append((target, Block(rel, line, code.rstrip() + "\n", public)))
+            source = code.rstrip() + "\n"
+            try:
+                stripped = strip_solution_markers(source)
+            except ValueError as exc:
+                errors.append(f"{rel}:{line + exc.args[1]}: {exc.args[0]}")
+                continue
+            exports.append((target, Block(rel, line, stripped, public, source)))
     return default_exp, default_line, exports, _chapter_title(nb.cells), errors
+
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+
+
+def solution_regions(source: str) -> list[tuple[int, int]]:
+    """``(begin, end)`` 0-based line indices of each marker pair in ``source``.
+
+    Raises ValueError(message, line_index) for a nested, unclosed or unopened region.
+    """
+    regions: list[tuple[int, int]] = []
+    begin = None
+    for i, line in enumerate(source.split("\n")):
+        marker = line.strip()
+        if marker == BEGIN_SOLUTION:
+            if begin is not None:
+                raise ValueError(f"'{BEGIN_SOLUTION}' inside another solution region", i)
+            begin = i
+        elif marker == END_SOLUTION:
+            if begin is None:
+                raise ValueError(f"'{END_SOLUTION}' without a '{BEGIN_SOLUTION}' before it", i)
+            if i == begin + 1:
+                raise ValueError("empty solution region", i)
+            regions.append((begin, i))
+            begin = None
+    if begin is not None:
+        raise ValueError(f"'{BEGIN_SOLUTION}' is never closed by '{END_SOLUTION}'", begin)
+    return regions
+
+
+def strip_solution_markers(source: str) -> str:
+    """``source`` without its solution-marker lines (the code between them stays)."""
+    drop = {i for region in solution_regions(source) for i in region}
+    return "\n".join(ln for i, ln in enumerate(source.split("\n")) if i not in drop)
+
+
+def reader_view(source: str) -> str:
+    """A code cell as a reader sees it: no leading directives, no solution markers."""
+    directives, code, _ = split_directives(source)
+    code = code if directives else source
+    markers = (BEGIN_SOLUTION, END_SOLUTION)
+    return "\n".join(ln for ln in code.split("\n") if ln.strip() not in markers)
 
 
 NAME_RULE = "(expected a Python identifier that is not a keyword and does not start with '_')"
