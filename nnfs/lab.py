@@ -799,6 +799,12 @@ _SENTINEL = np.float32(-12345.0)
 
 def _unwritten(what: str, out: np.ndarray) -> None:
     missing = int((out == _SENTINEL).sum())
+    if missing == out.size:
+        # On a GPU, an exception raised in a kernel is not reported: a kernel
+        # that is still the stub shows up as a kernel that wrote nothing.
+        raise CheckFailed(f"{what}: no element was written. Is the kernel "
+                          "still the stub? (On a GPU, a kernel's exceptions "
+                          "are not reported.)")
     if missing:
         raise CheckFailed(f"{what}: {missing} of {out.size} elements were "
                           "never written. Does the grid cover the whole "
@@ -880,7 +886,7 @@ def check_matmul_tiled_kernel(kernel) -> None:
     _check_matmul_kernel(kernel, "the tiled kernel")
 
 
-# %% book/appendix_lab.md:L1047
+# %% book/appendix_lab.md:L1053
 @exercise("4.5", "experiment: your kernels against the library")
 def kernel_experiment(naive, tiled, n: int | None = None) -> str:
     from numba import config
@@ -914,7 +920,7 @@ def kernel_experiment(naive, tiled, n: int | None = None) -> str:
     return f"{n} x {n} float32: " + ", ".join(lines)
 
 
-# %% book/appendix_lab.md:L1084
+# %% book/appendix_lab.md:L1090
 @exercise("5.1", "softmax_backward")
 def check_softmax_backward(softmax_backward: Callable) -> None:
     from nnfs import transformer
@@ -1085,7 +1091,7 @@ def check_block(Block: type) -> None:
             rtol=1e-9, mistakes=mistakes)
 
 
-# %% book/appendix_lab.md:L1261
+# %% book/appendix_lab.md:L1267
 @exercise("5.8", "experiment: a Transformer that reverses digits")
 def reversal_experiment(Block: type, LayerNorm: type, steps: int = 800,
                         target: float = 0.99) -> str:

@@ -37,12 +37,14 @@ def test_main_flags_directives_and_tracebacks(tmp_path: Path, monkeypatch, capsy
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\nchapters:\n  - file: book/one\n")
     (tmp_path / "book" / "index.html").write_text(PAGE.format(code="x = 1", output="fine"))
     (tmp_path / "book" / "one.html").write_text(
-        PAGE.format(code="#| export\nx = 1", output="Traceback (most recent call last):")
+        PAGE.format(code="#| export\nx = 1\n    ### BEGIN SOLUTION",
+                    output="Traceback (most recent call last):")
     )
     monkeypatch.setattr(check_site, "ROOT", tmp_path)
     assert check_site.main(str(tmp_path)) == 1
     out = capsys.readouterr().out
     assert "still shows the directive '#| export'" in out
+    assert "still shows the lab's marker '### BEGIN SOLUTION'" in out
     assert "contains a traceback" in out
     (tmp_path / "book" / "one.html").write_text(PAGE.format(code="x = 1", output="ok"))
     assert check_site.main(str(tmp_path)) == 0

@@ -4,7 +4,8 @@
     python tools/check_site.py _build/html
 
 - every page listed in _toc.yml was built;
-- no code cell shown to readers still carries a tangler directive (``#|``);
+- no code cell shown to readers still carries a tangler directive (``#|``) or
+  one of the lab's solution markers (``### BEGIN SOLUTION``);
 - no executed cell output shows a Python traceback;
 - no TeX leaked into the prose: a dollar sign or a backslash command outside the math
   elements means a formula the Markdown parser did not recognise.
@@ -118,6 +119,8 @@ def main(html_dir: str) -> int:
             for line in text.splitlines():
                 if line.lstrip().startswith("#|"):
                     problems.append(f"{page}: a code cell still shows the directive {line.strip()!r}")
+                if line.strip() in ("### BEGIN SOLUTION", "### END SOLUTION"):
+                    problems.append(f"{page}: a code cell still shows the lab's marker {line.strip()!r}")
         for text in cells.outputs:
             if "Traceback (most recent call last)" in text:
                 problems.append(f"{page}: a cell output contains a traceback")
