@@ -540,7 +540,7 @@ def check_linear_forward(Linear: type) -> None:
 def check_linear_backward(Linear: type) -> None:
     from nnfs import nn
     rng = np.random.default_rng(6)
-    for n, d_in, d_out in ((5, 3, 4), (8, 4, 4)):
+    for n, d_in, d_out in ((5, 4, 4), (8, 3, 5)):   # square W first: see below
         ref, yours = twins(Linear, nn.Linear, d_in, d_out,
                            np.random.default_rng(0), dtype=np.float64)
         x, G = rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out))
@@ -550,8 +550,11 @@ def check_linear_backward(Linear: type) -> None:
         N = {_N: n}
         compare("weight.grad", yours.weight.grad, ref.weight.grad, factors=N)
         compare("bias.grad", yours.bias.grad, ref.bias.grad, factors=N)
+        W = ref.weight.data          # for a square W, a missing .T keeps the shape
+        square = {"from grad_out @ weight, without the transpose of weight":
+                  G @ W} if d_in == d_out else {}
         compare("the input gradient that backward returns", dx, dx_ref,
-                factors=N)
+                factors=N, mistakes=square)
         check_against_finite_differences(
             "the input gradient, against finite differences",
             lambda: float((ref(x) * G).sum()), x, dx)
@@ -577,7 +580,7 @@ def check_relu(ReLU: type) -> None:
             G * (x >= 0)})
 
 
-# %% book/appendix_lab.md:L705
+# %% book/appendix_lab.md:L708
 def _logits_and_labels(seed: int, n: int = 6, c: int = 4):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, c)) * 2, rng.integers(0, c, n)
@@ -624,7 +627,7 @@ def check_softmax_ce_backward(SoftmaxCrossEntropy: type) -> None:
         lambda: ref(logits, labels), logits, yours.backward(1.0))
 
 
-# %% book/appendix_lab.md:L758
+# %% book/appendix_lab.md:L761
 def _optimizer_run(Optimizer: type, steps: int = 4, **kwargs) -> np.ndarray:
     """All parameters, flattened, after ``steps`` steps on fixed gradients."""
     from nnfs.nn import Parameter
@@ -695,7 +698,7 @@ def check_adam(Adam: type) -> None:
                       _optimizer_run(optim.Adam, lr=0.01)})
 
 
-# %% book/appendix_lab.md:L835
+# %% book/appendix_lab.md:L838
 def _fit_run(fit: Callable | None, keep_grads: bool = False,
              schedule: bool = True):
     """Weights and losses after two epochs (fit None: the initial weights)."""
@@ -733,7 +736,7 @@ def check_fit(fit: Callable) -> None:
     compare("the training losses of the two epochs", losses, expected_losses)
 
 
-# %% book/appendix_lab.md:L879
+# %% book/appendix_lab.md:L882
 def preflight(yours: tuple, book: tuple) -> None:
     """Fail fast: (output, flat parameters or gradients) of one step must agree."""
     for what, a, b in zip(("output", "parameters or gradients"), yours, book):
@@ -745,7 +748,7 @@ def preflight(yours: tuple, book: tuple) -> None:
                               "first, then train") from None
 
 
-# %% book/appendix_lab.md:L897
+# %% book/appendix_lab.md:L900
 @exercise("3.9", "experiment: Fashion-MNIST with your MLP")
 def fashion_mnist_experiment(Linear: type, ReLU: type,
                              SoftmaxCrossEntropy: type, Adam: type,
@@ -793,7 +796,7 @@ def fashion_mnist_experiment(Linear: type, ReLU: type,
             f"({seconds:.0f} s of training)")
 
 
-# %% book/appendix_lab.md:L955
+# %% book/appendix_lab.md:L958
 _SENTINEL = np.float32(-12345.0)
 
 
@@ -886,7 +889,7 @@ def check_matmul_tiled_kernel(kernel) -> None:
     _check_matmul_kernel(kernel, "the tiled kernel")
 
 
-# %% book/appendix_lab.md:L1053
+# %% book/appendix_lab.md:L1056
 @exercise("4.5", "experiment: your kernels against the library")
 def kernel_experiment(naive, tiled, n: int | None = None) -> str:
     from numba import config
@@ -920,7 +923,7 @@ def kernel_experiment(naive, tiled, n: int | None = None) -> str:
     return f"{n} x {n} float32: " + ", ".join(lines)
 
 
-# %% book/appendix_lab.md:L1090
+# %% book/appendix_lab.md:L1093
 @exercise("5.1", "softmax_backward")
 def check_softmax_backward(softmax_backward: Callable) -> None:
     from nnfs import transformer
@@ -1091,7 +1094,7 @@ def check_block(Block: type) -> None:
             rtol=1e-9, mistakes=mistakes)
 
 
-# %% book/appendix_lab.md:L1267
+# %% book/appendix_lab.md:L1270
 @exercise("5.8", "experiment: a Transformer that reverses digits")
 def reversal_experiment(Block: type, LayerNorm: type, steps: int = 800,
                         target: float = 0.99) -> str:
