@@ -11,8 +11,8 @@ sheet, the sheet's own cells run in-process three ways:
 
 Then the real thing: ``tools/lab.py build`` makes the notebooks with nbgrader,
 every student notebook runs top to bottom in a fresh kernel, every solution
-notebook passes its hidden tests, and ``tools/lab.py grade`` scores three
-submissions of sheet 3.
+notebook passes its hidden tests, and ``tools/lab.py grade`` scores four
+submissions of sheet 3 (the solution, the stub, a planted mistake, one that hangs).
 """
 
 from __future__ import annotations
@@ -352,7 +352,8 @@ def _filled(built: Path, edit=None) -> nbformat.NotebookNode:
     return notebook
 
 
-def test_grading_three_submissions_of_sheet_3(built, tmp_path):
+def test_grading_submissions_of_sheet_3(built, tmp_path):
+    """The solution, the untouched stub, a planted mistake, and one that hangs."""
     submissions = tmp_path / "submitted"
     submissions.mkdir()
     nbformat.write(_filled(built), submissions / "solution.ipynb")
@@ -365,20 +366,28 @@ def test_grading_three_submissions_of_sheet_3(built, tmp_path):
         return code.replace(old, old + " / len(grad_out)") if grade_id == "Linear" else code
     nbformat.write(_filled(built, average), submissions / "mistake.ipynb")
 
+    def hang(grade_id, code):               # a step that never returns: the time limit
+        old = "        for k, p in enumerate(self.params):"
+        return code.replace(old, "        while True:\n            pass\n" + old) \
+            if grade_id == "SGD" else code
+    nbformat.write(_filled(built, hang), submissions / "hangs.ipynb")
+
     out = tmp_path / "grades"
     result = subprocess.run([sys.executable, "tools/lab.py", "grade", "3", str(submissions),
-                             "--out", str(out), "--timeout", "120"],
+                             "--out", str(out), "--timeout", "30"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     with (out / "grades.csv").open() as table:
         rows = {row["student"]: row for row in csv.DictReader(table)}
-    assert set(rows) == {"solution", "stub", "mistake"}
+    assert set(rows) == {"solution", "stub", "mistake", "hangs"}
     assert float(rows["solution"]["score"]) == float(rows["solution"]["max_score"]) == 20
     assert float(rows["stub"]["score"]) == 0
     # Linear.backward's 3 points are lost, and so are the experiment's 4: its first
     # training step differs from the book's, so it stops before training.
     assert float(rows["mistake"]["score"]) == 13
     assert float(rows["mistake"]["exercise-3_2"]) == float(rows["mistake"]["exercise-3_9"]) == 0
+    # The cell that hangs is interrupted after 30 s; the rest of the notebook is graded.
+    assert float(rows["hangs"]["exercise-3_6"]) == 0 and float(rows["hangs"]["score"]) == 18
     for student, row in rows.items():
         assert float(row["seconds"]) <= 60, (student, row["seconds"])
         assert (out / "feedback" / f"{student}.html").exists()
