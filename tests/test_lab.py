@@ -125,10 +125,6 @@ def _checks() -> list[tuple[str, str]]:
             for part in parts if part.kind == "lab-check"]
 
 
-def _cell_id(part) -> str:
-    return part.options.get("id") or part.argument.split()[0].split(".")[-1]
-
-
 def run_check(sheet: str, number: str, edit=None, stubbed: bool = False) -> lab.Report:
     """Run a sheet's cells in one namespace and return exercise ``number``'s report.
 
@@ -154,8 +150,8 @@ def run_check(sheet: str, number: str, edit=None, stubbed: bool = False) -> lab.
             source, _ = labtool.book_source(part.argument)
             code = labtool.stub(source) if stubbed else labtool.solution(source)
             if edit is not None:
-                code = edit(_cell_id(part), code)
-            execute(code, _cell_id(part))
+                code = edit(labtool.solution_id(part), code)
+            execute(code, labtool.solution_id(part))
         elif part.kind == "lab-check" and part.options["exercise"] == number:
             lines = [ln for ln in part.text.split("\n") if ln.startswith("lab.")]
             execute("\n".join(lines), f"check {number}")

@@ -263,6 +263,11 @@ def sheets() -> list[Path]:
 # ---------------------------------------------------------------------------
 
 
+def solution_id(part: Part) -> str:
+    """nbgrader's grade id of a lab-solution cell: ``:id:``, else its first name."""
+    return part.options.get("id") or part.argument.split()[0].split(".")[-1]
+
+
 def _meta(grade_id: str, *, solution=False, grade=False, locked=False,
           points=None) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
@@ -303,7 +308,7 @@ def source_notebook(path: Path) -> nbformat.NotebookNode:
             names = part.argument.split()
             head = (f"# The book's {', '.join(n.split('.')[-1] for n in names)}"
                     f" ({chapter}), with your part to write.\n")
-            grade_id = part.options.get("id") or names[0].split(".")[-1]
+            grade_id = solution_id(part)
             cells.append(nbformat.v4.new_code_cell(
                 head + source,
                 metadata=_meta(unique(grade_id, part), solution=True)))
