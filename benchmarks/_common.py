@@ -32,3 +32,28 @@ def median_seconds_per_call(run, calls: int, repeats: int) -> float:
         run()
         times.append((time.perf_counter() - start) / calls)
     return statistics.median(times)
+
+
+def products_seconds(products, repeats: int) -> float:
+    """Median time of computing every ``a @ b`` in ``products`` once (one warm-up).
+
+    The "BLAS floor" of a training step: the same matrix products, with the same
+    shapes, dtypes and memory layouts (a transposed operand is passed as the
+    ``.T`` view the layer passes), through the same library, and nothing else.
+    A step's time divided by this is its overhead above BLAS, whose physical floor
+    is 1.0 on any CPU; the ratio against PyTorch also depends on the two BLAS builds.
+    """
+    def run():
+        for a, b in products:
+            a @ b
+    return median_seconds_per_call(run, 1, repeats)
+
+
+def random_array(rng, shape, transposed: bool = False, dtype="float32"):
+    """A random array; ``transposed`` gives the last-two-axes transpose of a C-ordered one,
+    the view a layer passes for ``x.T`` or ``k.transpose(0, 1, 3, 2)``."""
+    shape = tuple(shape)
+    if not transposed:
+        return rng.random(shape, dtype=dtype)
+    swapped = shape[:-2] + (shape[-1], shape[-2])
+    return rng.random(swapped, dtype=dtype).swapaxes(-1, -2)

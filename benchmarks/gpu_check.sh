@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
 # The one GPU command: the GPU-marked tests on the CuPy backend, then the benchmark suite.
-#   benchmarks/gpu_check.sh [RESULTS_DIR]       (default: book/data)
-# Needs a Python environment with `pip install -e ".[gpu,test]"` (CuPy for CUDA 12, numba) and
-# an NVIDIA GPU. Writes RESULTS_DIR/<gpu-name>.json and RESULTS_DIR/gpu-tests.log.
-# Budgeted for under 8 minutes on an NVIDIA H200.
+#   benchmarks/gpu_check.sh [RESULTS_DIR]       (default: $OUT if set, else book/data)
+#
+# Runs as it is on a machine with an NVIDIA GPU and no network: nothing is installed.
+# It needs python3 with numpy, CuPy (any CUDA major version: cupy-cuda12x from our
+# `gpu` extra, or cupy-cuda13x), numba and numba-cuda, pytest and hypothesis; nnfs
+# itself is imported from this checkout through PYTHONPATH, not pip.  Fashion-MNIST
+# is read from $NNFS_DATA (carry the folder with the checkout) when it is set.
+#
+# Writes at most three files into RESULTS_DIR: <gpu-name>.json, gpu-tests.log and
+# gpu-check.log (this script's own output).  The whole command is budgeted for
+# 6 minutes (tests 100 s, benchmarks 230 s, set-up and slack the rest), so that a
+# rerun fits in a 15-minute device lease; it prints as it goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-book/data}
+out=${1:-${OUT:-book/data}}
 py=${PYTHON:-python3}
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+exec > >(tee "$out/gpu-check.log") 2>&1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # numba warns about small grids on a real GPU; the tests use tiny shapes on purpose.
 export NNFS_BACKEND=cupy PYTHONUNBUFFERED=1 NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS=0
+echo "== $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+"$py" - <<'PY'
+import sys, numpy, cupy
+print("python", sys.version.split()[0], "numpy", numpy.__version__, "cupy", cupy.__version__,
+      "CUDA runtime", cupy.cuda.runtime.runtimeGetVersion())
+import nnfs
+print("nnfs from", nnfs.__file__)
+PY
 # A failing GPU test must not stop the benchmark from running: the log keeps the verdict.
-timeout 150 "$py" -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$out/gpu-tests.log" \
+echo "== GPU tests (at most 100 s)"
+timeout 100 "$py" -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tee "$out/gpu-tests.log" \
     || echo "GPU tests failed or timed out: see $out/gpu-tests.log"
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | tr -c 'A-Za-z0-9.\n-' '_')
-timeout 270 "$py" -m nnfs.bench --backend cupy --out "$out/${gpu_name}.json"
+echo "== benchmark suite (at most 230 s)"
+timeout 230 "$py" -m nnfs.bench --backend cupy --out "$out/${gpu_name}.json"
 echo "results: $out/${gpu_name}.json"

@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-# %% book/01_regression.md:L166
+# %% book/01_regression.md:L174
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -25,17 +25,27 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-# %% book/01_regression.md:L178
+# %% book/01_regression.md:L186
 def _as_float_array(a, name: str, ndim: int | None) -> np.ndarray:
-    """``a`` as a float64 array of rank ``ndim`` (any rank if None); raise a readable error otherwise."""
+    """``a`` as a float64 array of rank ``ndim`` (any rank if None).
+
+    Raises a readable TypeError or ValueError otherwise.
+    """
     try:
         arr = np.asarray(a)
     except ValueError as exc:  # e.g. ragged nested lists
-        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+        raise ValueError(
+            f"{name} could not be read as an array: {exc}"
+        ) from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got an array of dtype {arr.dtype}")
+        raise TypeError(
+            f"{name} must hold real numbers; got an array of dtype {arr.dtype}"
+        )
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D; got a {arr.ndim}-D array of shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be {ndim}-D; got a {arr.ndim}-D array of shape"
+            f" {arr.shape}"
+        )
     if arr.size == 0:
         raise ValueError(f"empty data: {name} has shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
@@ -46,25 +56,50 @@ def _as_float_array(a, name: str, ndim: int | None) -> np.ndarray:
 
 
 def _check_design(X, t) -> tuple[np.ndarray, np.ndarray]:
-    """Check a design matrix X (N, D) and targets t (N,) that belong together."""
+    """Check a design matrix X (N, D) and targets t (N,) that go together."""
     X = _as_float_array(X, "X", 2)
     t = _as_float_array(t, "t", 1)
     if X.shape[0] != t.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but t has {t.shape[0]} entries; they must match")
+        raise ValueError(
+            f"X has {X.shape[0]} rows but t has {t.shape[0]} entries; they"
+            " must match"
+        )
     return X, t
 
 
 def _check_number(value, name: str, *, positive: bool = False) -> float:
-    """A finite real number, >= 0 (or > 0 if ``positive``); True and False do not count as numbers."""
+    """A finite real number, >= 0 (or > 0 if ``positive``).
+
+    True and False do not count as numbers.
+    """
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number; got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a real number; got {value!r} of type"
+            f" {type(value).__name__}"
+        )
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}; got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number {'> 0' if positive else '>= 0'};"
+            f" got {value!r}"
+        )
     return float(value)
 
 
-# %% book/01_regression.md:L217
-def fit_least_squares(X: ArrayLike, t: ArrayLike, l2: float = 0.0) -> np.ndarray:
+def _make_rng(rng) -> np.random.Generator:
+    """np.random.default_rng(rng), with a readable error for a bad seed."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "rng must be None, an int seed >= 0 or a np.random.Generator;"
+            f" got {rng!r}"
+        ) from None
+
+
+# %% book/01_regression.md:L258
+def fit_least_squares(
+    X: ArrayLike, t: ArrayLike, l2: float = 0.0
+) -> np.ndarray:
     """Weights that minimise E(w) = ½‖Xw − t‖² + (l2/2)‖w‖².
 
     X: (N, D) design matrix (include a column of ones for an intercept).
@@ -88,29 +123,42 @@ def fit_least_squares(X: ArrayLike, t: ArrayLike, l2: float = 0.0) -> np.ndarray
     return w
 
 
-# %% book/01_regression.md:L394
+# %% book/01_regression.md:L445
 def _check_int(value, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an integer; got {value!r} of type"
+            f" {type(value).__name__}"
+        )
     if value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
 
 
 def _learning_rate(lr) -> Callable[[int], float]:
-    """Turn ``lr`` (a number, or a function of the step index) into a schedule."""
+    """Turn ``lr`` (a number, or a function of the step) into a schedule."""
     if callable(lr):
+
         def schedule(k: int) -> float:
             alpha = lr(k)
-            if isinstance(alpha, bool) or not isinstance(alpha, Real) or not math.isfinite(alpha) or alpha <= 0:
-                raise ValueError(f"learning-rate schedule returned {alpha!r} at step {k}; it must be a number > 0")
+            if (
+                isinstance(alpha, bool)
+                or not isinstance(alpha, Real)
+                or not math.isfinite(alpha)
+                or alpha <= 0
+            ):
+                raise ValueError(
+                    f"learning-rate schedule returned {alpha!r} at step {k};"
+                    " it must be a number > 0"
+                )
             return float(alpha)
+
         return schedule
     alpha = _check_number(lr, "lr", positive=True)
     return lambda k: alpha
 
 
-# %% book/01_regression.md:L417
+# %% book/01_regression.md:L481
 def gradient_descent(
     X: ArrayLike,
     t: ArrayLike,
@@ -145,7 +193,8 @@ def gradient_descent(
 
     Raises ValueError for bad shapes, NaN/inf in the data, lr <= 0, a
     negative ``steps``, or batch_size outside 1..N; TypeError for a
-    non-integer ``steps`` or ``batch_size``; FloatingPointError if the cost
+    non-integer ``steps`` or ``batch_size`` or a bad ``rng``;
+    FloatingPointError if the cost
     overflows (the learning rate is too large).
     """
     X, t = _check_design(X, t)
@@ -158,8 +207,10 @@ def gradient_descent(
         raise ValueError(f"batch_size must be at most N = {N}; got {B}")
     w = np.zeros(D) if w0 is None else _as_float_array(w0, "w0", 1).copy()
     if w.shape != (D,):
-        raise ValueError(f"w0 must have shape ({D},) to match X; got {w.shape}")
-    rng = np.random.default_rng(rng)
+        raise ValueError(
+            f"w0 must have shape ({D},) to match X; got {w.shape}"
+        )
+    rng = _make_rng(rng)
 
     def cost(w: np.ndarray) -> float:
         r = X @ w - t
@@ -185,34 +236,38 @@ def gradient_descent(
             losses[k + 1] = cost(w)
             if not math.isfinite(losses[k + 1]):
                 raise FloatingPointError(
-                    f"gradient descent diverged: the cost became {losses[k + 1]} at update {k + 1} "
-                    f"(it was {losses[k]:.3g} before); the learning rate {alpha:.3g} is too large "
-                    "for this data. Lower it, or scale the features."
+                    "gradient descent diverged: the cost became"
+                    f" {losses[k + 1]} at update {k + 1} (it was"
+                    f" {losses[k]:.3g} before); the learning rate {alpha:.3g}"
+                    " is too large for this data. Lower it, or scale the"
+                    " features."
                 )
     return w, losses
 
 
-# %% book/01_regression.md:L728
-def make_sine_data(n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+# %% book/01_regression.md:L846
+def make_sine_data(
+    n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A toy regression set: t = sin(2πx) + ε with ε ~ N(0, noise²).
 
     n: number of points (>= 1); x is drawn uniformly from [0, 1] and sorted.
     noise: standard deviation of ε (>= 0).  rng: seed or Generator (None
     takes fresh entropy from the OS).
     Returns (x, t), both (n,) float64.
-    Raises TypeError for a non-integer n or non-numeric noise; ValueError
+    Raises TypeError for a non-integer n, non-numeric noise or a bad rng;
+    ValueError
     for n < 1 or a negative or non-finite noise.
     """
     n = _check_int(n, "n", 1)
     noise = _check_number(noise, "noise")
-    rng = np.random.default_rng(rng)
+    rng = _make_rng(rng)
     x = np.sort(rng.uniform(0.0, 1.0, size=n))
     t = np.sin(2 * np.pi * x) + noise * rng.standard_normal(n)
     return x, t
 
 
-# %% book/01_regression.md:L762
+# %% book/01_regression.md:L882
 def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     """Design matrix Φ with Φ[n, j] = x_n ** j for j = 0, …, degree.
 
@@ -226,11 +281,14 @@ def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     if x.ndim == 2 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 1:
-        raise ValueError(f"x must be 1-D (or a single column); got an array of shape {x.shape}")
+        raise ValueError(
+            "x must be 1-D (or a single column); got an array of shape"
+            f" {x.shape}"
+        )
     return x[:, None] ** np.arange(degree + 1)
 
 
-# %% book/01_regression.md:L793
+# %% book/01_regression.md:L916
 def rms_error(y: ArrayLike, t: ArrayLike) -> float:
     """Root-mean-square error sqrt(mean((y − t)²)), i.e. E_RMS = sqrt(2E/N).
 
@@ -241,5 +299,7 @@ def rms_error(y: ArrayLike, t: ArrayLike) -> float:
     y = _as_float_array(y, "y", None)
     t = _as_float_array(t, "t", None)
     if y.shape != t.shape:
-        raise ValueError(f"y has shape {y.shape} but t has shape {t.shape}; they must match")
+        raise ValueError(
+            f"y has shape {y.shape} but t has shape {t.shape}; they must match"
+        )
     return float(np.sqrt(np.mean((y - t) ** 2)))

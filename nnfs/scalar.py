@@ -26,11 +26,12 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
-from numbers import Real
+from numbers import Integral, Real
 
 
 def parity_data(n_bits: int = 2) -> tuple[list[tuple[int, ...]], list[int]]:
-    """Every pattern of ``n_bits`` bits and its parity (1 if an odd number of bits are 1).
+    """Every pattern of ``n_bits`` bits and its parity (1 if an odd number of
+    bits are 1).
 
     Returns (X, t): X is a list of 2**n_bits tuples of 0/1 ints, in counting
     order; t is the list of their parities.  n_bits = 2 is XOR.
@@ -39,7 +40,9 @@ def parity_data(n_bits: int = 2) -> tuple[list[tuple[int, ...]], list[int]]:
     if isinstance(n_bits, bool) or not isinstance(n_bits, int):
         raise TypeError(f"n_bits must be an int; got {n_bits!r}")
     if n_bits < 1:
-        raise ValueError(f"parity needs at least one input bit; got n_bits = {n_bits}")
+        raise ValueError(
+            f"parity needs at least one input bit; got n_bits = {n_bits}"
+        )
     X = list(itertools.product((0, 1), repeat=n_bits))
     return X, [sum(x) % 2 for x in X]
 
@@ -47,49 +50,112 @@ def parity_data(n_bits: int = 2) -> tuple[list[tuple[int, ...]], list[int]]:
 XOR_X, XOR_T = parity_data(2)
 
 
-# %% book/02_xor.md:L285
+# %% book/02_xor.md:L328
+def _check_count(value, name: str, low: int) -> int:
+    """``value`` as an int >= ``low``; True and False do not count."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {value}")
+    return int(value)
+
+
+def _check_real(value, name: str) -> float:
+    """``value`` as a finite float; True and False do not count."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
 def sigmoid(z: float) -> float:
-    """The logistic function 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2 so it never overflows."""
+    """The logistic function 1 / (1 + e^-z).
+
+    Computed as (1 + tanh(z/2)) / 2, so that it never overflows.
+    """
     return 0.5 * (1.0 + math.tanh(0.5 * z))
 
 
-def init_xor_net(n_hidden: int = 2, n_inputs: int = 2, scale: float = 1.0,
-                 rng: random.Random | None = None) -> dict:
-    """Random parameters for an n_inputs-n_hidden-1 network, uniform in [-scale, scale].
+def init_xor_net(
+    n_hidden: int = 2,
+    n_inputs: int = 2,
+    scale: float = 1.0,
+    rng: random.Random | None = None,
+) -> dict:
+    """Random parameters for an n_inputs-n_hidden-1 network, uniform in
+    [-scale, scale].
 
     Returns {"W1": n_inputs lists of n_hidden floats, "b1": n_hidden floats,
     "W2": n_hidden floats, "b2": float}.  Pass ``rng=random.Random(seed)`` to
-    make the draw reproducible.
+    make the draw reproducible.  Raises TypeError or ValueError unless the
+    sizes are ints >= 1 and scale is a finite number >= 0.
     """
+    n_hidden = _check_count(n_hidden, "n_hidden", 1)
+    n_inputs = _check_count(n_inputs, "n_inputs", 1)
+    if _check_real(scale, "scale") < 0:
+        raise ValueError(f"scale must be >= 0; got {scale!r}")
     rng = rng or random.Random()
     u = lambda: rng.uniform(-scale, scale)  # noqa: E731
-    return {"W1": [[u() for _ in range(n_hidden)] for _ in range(n_inputs)],
-            "b1": [u() for _ in range(n_hidden)],
-            "W2": [u() for _ in range(n_hidden)],
-            "b2": u()}
+    return {
+        "W1": [[u() for _ in range(n_hidden)] for _ in range(n_inputs)],
+        "b1": [u() for _ in range(n_hidden)],
+        "W2": [u() for _ in range(n_hidden)],
+        "b2": u(),
+    }
 
 
-def train_xor_python(params: dict, lr: float, epochs: int,
-                     X: Sequence[Sequence[float]] = XOR_X, T: Sequence[float] = XOR_T) -> tuple[dict, list[float]]:
-    """Full-batch gradient descent on the mean squared loss of a D-H-1 sigmoid network.
+def train_xor_python(
+    params: dict,
+    lr: float,
+    epochs: int,
+    X: Sequence[Sequence[float]] = XOR_X,
+    T: Sequence[float] = XOR_T,
+) -> tuple[dict, list[float]]:
+    """Full-batch gradient descent on the mean squared loss of a D-H-1
+    sigmoid network.
 
     params: as from ``init_xor_net`` (not modified).  Returns (trained params,
     losses), where losses[e] is the loss before the update of epoch e.
-    Raises ValueError if an example does not have one value per input.
+    Raises ValueError if an example does not have one value per input, for
+    no examples, a T that does not match X, NaN/inf, lr <= 0 or epochs < 0;
+    TypeError for values that are not numbers or params that are not a dict.
     """
+    if not isinstance(params, dict) or {"W1", "b1", "W2", "b2"} - set(params):
+        raise TypeError(
+            "params must be a dict with keys W1, b1, W2, b2 (as from"
+            f" init_xor_net); got {type(params).__name__}"
+            f" {list(params) if isinstance(params, dict) else ''}"
+        )
+    if _check_real(lr, "lr") <= 0:
+        raise ValueError(f"lr must be > 0; got {lr!r}")
+    epochs = _check_count(epochs, "epochs", 0)
     W1 = [row[:] for row in params["W1"]]
     b1, W2, b2 = params["b1"][:], params["W2"][:], params["b2"]
     D, H, N = len(W1), len(b1), len(X)
+    if N == 0 or len(T) != N:
+        raise ValueError(
+            f"X and T must hold the same number (>= 1) of examples; got"
+            f" {N} inputs and {len(T)} targets"
+        )
     for n, x in enumerate(X):
         if len(x) != D:
-            raise ValueError(f"example {n} has {len(x)} inputs, but the network has {D}")
+            raise ValueError(
+                f"example {n} has {len(x)} inputs, but the network has {D}"
+            )
+        for i, x_i in enumerate(x):
+            _check_real(x_i, f"X[{n}][{i}]")
+        _check_real(T[n], f"T[{n}]")
     losses = []
     for _ in range(epochs):
         gW1 = [[0.0] * H for _ in range(D)]
         gb1, gW2, gb2, loss = [0.0] * H, [0.0] * H, 0.0, 0.0
         for x, t in zip(X, T):
             # forward pass, eq. (eq-forward)
-            h = [sigmoid(sum(x[i] * W1[i][j] for i in range(D)) + b1[j]) for j in range(H)]
+            h = [
+                sigmoid(sum(x[i] * W1[i][j] for i in range(D)) + b1[j])
+                for j in range(H)
+            ]
             y = sigmoid(sum(h[j] * W2[j] for j in range(H)) + b2)
             loss += 0.5 * (y - t) ** 2 / N
             # backward pass: deltas at the output, then at the hidden units
@@ -109,9 +175,10 @@ def train_xor_python(params: dict, lr: float, epochs: int,
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}, losses
 
 
-# %% book/02_xor.md:L563
+# %% book/02_xor.md:L827
 class Value:
-    """A scalar that records the operations applied to it, for reverse-mode differentiation.
+    """A scalar that records the operations applied to it, for reverse-mode
+    differentiation.
 
     ``Value(x).data`` is the number; after ``out.backward()``, ``v.grad`` holds
     d(out)/d(v) for every Value v that ``out`` was computed from.
@@ -121,9 +188,14 @@ class Value:
 
     __slots__ = ("data", "grad", "_parents", "_backward", "_op")
 
-    def __init__(self, data: float, _parents: tuple[Value, ...] = (), _op: str = ""):
+    def __init__(
+        self, data: float, _parents: tuple[Value, ...] = (), _op: str = ""
+    ):
         if isinstance(data, bool) or not isinstance(data, Real):
-            raise TypeError(f"Value needs a real number; got {data!r} of type {type(data).__name__}")
+            raise TypeError(
+                f"Value needs a real number; got {data!r} of type"
+                f" {type(data).__name__}"
+            )
         self.data = float(data)
         self.grad = 0.0
         self._parents = _parents
@@ -150,6 +222,7 @@ class Value:
         def _backward():
             self.grad += out.grad
             other.grad += out.grad
+
         out._backward = _backward
         return out
 
@@ -162,24 +235,34 @@ class Value:
         def _backward():
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
+
         out._backward = _backward
         return out
 
     def __pow__(self, exponent) -> Value:
         if isinstance(exponent, bool) or not isinstance(exponent, Real):
-            return NotImplemented  # Python then raises TypeError: exponents must be plain numbers
+            # Python then raises TypeError: exponents must be plain numbers
+            return NotImplemented
         if self.data < 0 and exponent != int(exponent):
-            raise ValueError(f"a negative base ({self.data}) to a fractional power ({exponent}) is not a real number")
+            raise ValueError(
+                f"a negative base ({self.data}) to a fractional power"
+                f" ({exponent}) is not a real number"
+            )
         if self.data == 0 and exponent < 0:
-            raise ZeroDivisionError(f"0.0 cannot be raised to the negative power {exponent}")
+            raise ZeroDivisionError(
+                f"0.0 cannot be raised to the negative power {exponent}"
+            )
         out = Value(self.data**exponent, (self,), f"**{exponent}")
 
         def _backward():
             if exponent == 0:
                 return  # x**0 = 1 does not depend on x
             if self.data == 0 and exponent < 1:
-                raise ValueError(f"the derivative of x**{exponent} is infinite at x = 0")
+                raise ValueError(
+                    f"the derivative of x**{exponent} is infinite at x = 0"
+                )
             self.grad += exponent * self.data ** (exponent - 1) * out.grad
+
         out._backward = _backward
         return out
 
@@ -188,16 +271,20 @@ class Value:
 
         def _backward():
             self.grad += out.data * out.grad
+
         out._backward = _backward
         return out
 
     def log(self) -> Value:
         if self.data <= 0:
-            raise ValueError(f"log is defined for positive numbers only; got {self.data}")
+            raise ValueError(
+                f"log is defined for positive numbers only; got {self.data}"
+            )
         out = Value(math.log(self.data), (self,), "log")
 
         def _backward():
             self.grad += out.grad / self.data
+
         out._backward = _backward
         return out
 
@@ -206,6 +293,7 @@ class Value:
 
         def _backward():
             self.grad += (1 - out.data**2) * out.grad
+
         out._backward = _backward
         return out
 
@@ -214,6 +302,7 @@ class Value:
 
         def _backward():
             self.grad += out.data * (1 - out.data) * out.grad
+
         out._backward = _backward
         return out
 
@@ -222,6 +311,7 @@ class Value:
 
         def _backward():
             self.grad += (self.data > 0) * out.grad
+
         out._backward = _backward
         return out
 
@@ -251,10 +341,11 @@ class Value:
         return NotImplemented if other is None else other * self**-1
 
     def backward(self) -> None:
-        """Set ``grad`` of every Value in this one's graph to d(self)/d(value)."""
-        # Topological order by an iterative depth-first search: a node enters `order`
-        # only after everything it was computed from, so in reverse, every node has
-        # received its full gradient from all its consumers before it passes it on.
+        """Set ``grad`` of each Value in this graph to d(self)/d(value)."""
+        # Topological order by an iterative depth-first search: a node enters
+        # `order` only after everything it was computed from, so in reverse,
+        # every node has received its full gradient from all its consumers
+        # before it passes it on.
         order, visited, stack = [], set(), [(self, False)]
         while stack:
             node, inputs_done = stack.pop()
@@ -265,7 +356,11 @@ class Value:
                 continue
             visited.add(id(node))
             stack.append((node, True))
-            stack.extend((parent, False) for parent in node._parents if id(parent) not in visited)
+            stack.extend(
+                (parent, False)
+                for parent in node._parents
+                if id(parent) not in visited
+            )
         for node in order:
             node.grad = 0.0
         self.grad = 1.0
@@ -273,13 +368,23 @@ class Value:
             node._backward()
 
 
-# %% book/02_xor.md:L802
+# %% book/02_xor.md:L1115
 class Neuron:
-    """y = activation(w · x + b) over Values; weights uniform in [-1, 1] from ``rng``."""
+    """y = activation(w · x + b) over Values; weights uniform in [-1, 1]
+    from ``rng``."""
 
-    def __init__(self, n_inputs: int, activation: str = "tanh", rng: random.Random | None = None):
+    def __init__(
+        self,
+        n_inputs: int,
+        activation: str = "tanh",
+        rng: random.Random | None = None,
+    ):
         if activation not in ("tanh", "sigmoid", "relu", "linear"):
-            raise ValueError(f"activation must be tanh, sigmoid, relu or linear; got {activation!r}")
+            raise ValueError(
+                "activation must be tanh, sigmoid, relu or linear; got"
+                f" {activation!r}"
+            )
+        n_inputs = _check_count(n_inputs, "n_inputs", 1)
         rng = rng or random.Random()
         self.w = [Value(rng.uniform(-1, 1)) for _ in range(n_inputs)]
         self.b = Value(rng.uniform(-1, 1))
@@ -287,9 +392,13 @@ class Neuron:
 
     def __call__(self, x: Sequence[Value | float]) -> Value:
         if len(x) != len(self.w):
-            raise ValueError(f"Neuron has {len(self.w)} inputs but got {len(x)} values")
+            raise ValueError(
+                f"Neuron has {len(self.w)} inputs but got {len(x)} values"
+            )
         z = sum((w_i * x_i for w_i, x_i in zip(self.w, x)), self.b)
-        return z if self.activation == "linear" else getattr(z, self.activation)()
+        return (
+            z if self.activation == "linear" else getattr(z, self.activation)()
+        )
 
     def parameters(self) -> list[Value]:
         return [*self.w, self.b]
@@ -298,9 +407,18 @@ class Neuron:
 class Layer:
     """``n_outputs`` neurons that all read the same ``n_inputs`` values."""
 
-    def __init__(self, n_inputs: int, n_outputs: int, activation: str = "tanh", rng: random.Random | None = None):
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        activation: str = "tanh",
+        rng: random.Random | None = None,
+    ):
+        n_outputs = _check_count(n_outputs, "n_outputs", 1)
         rng = rng or random.Random()
-        self.neurons = [Neuron(n_inputs, activation, rng) for _ in range(n_outputs)]
+        self.neurons = [
+            Neuron(n_inputs, activation, rng) for _ in range(n_outputs)
+        ]
 
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
         return [neuron(x) for neuron in self.neurons]
@@ -310,20 +428,47 @@ class Layer:
 
 
 class MLP:
-    """A multi-layer perceptron: MLP(2, [4, 1]) maps 2 inputs through 4 hidden units to 1 output.
+    """A multi-layer perceptron: MLP(2, [4, 1]) maps 2 inputs through 4
+    hidden units to 1 output.
 
     Hidden layers use ``activation``; the last layer uses ``output_activation``.
-    Calling it returns a single Value when the last layer has one unit, else a list.
+    Calling it returns a single Value when the last layer has one unit,
+    else a list.
     """
 
-    def __init__(self, n_inputs: int, layer_sizes: Sequence[int], activation: str = "tanh",
-                 output_activation: str = "sigmoid", rng: random.Random | None = None):
-        if not layer_sizes or any(size < 1 for size in layer_sizes) or n_inputs < 1:
-            raise ValueError(f"an MLP needs n_inputs >= 1 and at least one layer of size >= 1; got {n_inputs}, {list(layer_sizes)}")
+    def __init__(
+        self,
+        n_inputs: int,
+        layer_sizes: Sequence[int],
+        activation: str = "tanh",
+        output_activation: str = "sigmoid",
+        rng: random.Random | None = None,
+    ):
+        n_inputs = _check_count(n_inputs, "n_inputs", 1)
+        if isinstance(layer_sizes, (str, bytes)) or not isinstance(
+            layer_sizes, Sequence
+        ):
+            raise TypeError(
+                f"layer_sizes must be a list of ints; got {layer_sizes!r}"
+            )
+        for k, size in enumerate(layer_sizes):
+            _check_count(size, f"layer_sizes[{k}]", 1)
+        if not layer_sizes:
+            raise ValueError(
+                "an MLP needs n_inputs >= 1 and at least one layer of size >="
+                f" 1; got {n_inputs}, {list(layer_sizes)}"
+            )
         rng = rng or random.Random()
         sizes = [n_inputs, *layer_sizes]
-        self.layers = [Layer(sizes[k], sizes[k + 1], activation if k < len(layer_sizes) - 1 else output_activation, rng)
-                       for k in range(len(layer_sizes))]
+        self.layers = [
+            Layer(
+                sizes[k],
+                sizes[k + 1],
+                activation if k < len(layer_sizes) - 1 else output_activation,
+                rng,
+            )
+            for k in range(len(layer_sizes))
+        ]
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
         for layer in self.layers:

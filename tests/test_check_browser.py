@@ -139,6 +139,10 @@ BREAKAGES = {
                           ["requested an external resource", "https://cdn.example.org/icons.css"]),
     "too wide for a phone": (CHAPTER + '<div style="width: 900px">a wide banner</div>',
                              ["on a phone (390 px wide) the page is", "scrolls sideways"]),
+    "code that scrolls sideways, in a hidden cell": (
+        CHAPTER + '<details><summary>show code</summary><div class="cell_input">'
+        '<pre style="overflow: auto">x = 1  # ' + "y" * 300 + "</pre></div></details>",
+        ["at 1280 px a code block scrolls sideways", "widest line (309 characters)"]),
     "transparent figure in dark mode": (CHAPTER.replace("curve.png", "clear.png"),
                                         ["in dark mode, clear.png is", "transparent"]),
 }

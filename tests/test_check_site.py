@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -68,3 +69,51 @@ def test_leaked_tex_is_flagged_but_math_and_code_are_not(tmp_path: Path, monkeyp
     (tmp_path / "book" / "index.html").write_text(f"<html><body>{broken}</body></html>")
     assert check_site.main(str(tmp_path)) == 1
     assert "TeX outside a formula" in capsys.readouterr().out
+
+
+def test_a_code_line_wider_than_the_column_is_flagged_but_a_wide_output_is_not(
+        tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\n")
+    limit = check_site.MAX_CODE_WIDTH
+    fits = "x = " + "1" * (limit - 4)
+    page = tmp_path / "book" / "index.html"
+    page.write_text(PAGE.format(code=f"{fits}\n", output="y" * 3 * limit))
+    monkeypatch.setattr(check_site, "ROOT", tmp_path)
+    assert check_site.main(str(tmp_path)) == 0
+    page.write_text(PAGE.format(code=f"{fits}1\n", output="ok")
+                    + f"<pre>{'z' * (limit + 5)}</pre>")
+    assert check_site.main(str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert f"a code line of {limit + 1} characters" in out
+    assert f"a code line of {limit + 5} characters" in out
+
+
+def _stream(text: str, name: str = "stdout") -> dict:
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+def test_repeated_or_split_stdout_in_a_downloaded_notebook_is_flagged(
+        tmp_path: Path, monkeypatch, capsys):
+    def notebook(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "outputs": list(o)}
+                          for o in outputs]}
+
+    clean = notebook([_stream("loss 0.1\n")], [_stream("loss 0.2\n")], [])
+    assert check_site.repeated_streams(clean) == []
+    repeated = notebook([_stream("loss 0.1\n")], [_stream("loss 0.1\n")])
+    assert check_site.repeated_streams(repeated) == [
+        "code cell 2 repeats the printed output of code cell 1: 'loss 0.1'"]
+    split = notebook([_stream("a\n"), _stream("b\n")])
+    assert check_site.repeated_streams(split) == [
+        "code cell 1 has its stdout in 2 separate outputs"]
+    # main() reads the executed notebook the site offers for download.
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\n")
+    (tmp_path / "book" / "index.html").write_text(PAGE.format(code="x = 1", output="1"))
+    sources = tmp_path / "_sources" / "book"
+    sources.mkdir(parents=True)
+    (sources / "index.ipynb").write_text(json.dumps(repeated))
+    monkeypatch.setattr(check_site, "ROOT", tmp_path)
+    assert check_site.main(str(tmp_path)) == 1
+    assert "repeats the printed output of code cell 1" in capsys.readouterr().out

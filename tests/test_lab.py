@@ -65,8 +65,8 @@ MISTAKES = [
     ("2.4", "Value", "            node.grad = 0.0\n", "            pass\n",
      "keeping the old gradients"),
     ("2.4", "Value", "        self.grad = 1.0\n", "", "every gradient is 0"),
-    ("2.5", "train_xor", "y - T) / N", "y - T)", "without dividing by N"),
-    ("2.6", "train_xor", "y - T) / N", "y - T)", "runs solved XOR"),
+    ("2.5", "train_xor", "delta2 = err / N", "delta2 = err", "without dividing by N"),
+    ("2.6", "train_xor", "delta2 = err / N", "delta2 = err", "runs solved XOR"),
     ("3.1", "Linear", "        out += self.bias.data\n", "", "without the bias"),
     ("3.2", "Linear", "self.weight.grad += self.x.T @ grad_out",
      "self.weight.grad += self.x.T @ grad_out / len(grad_out)",
@@ -84,10 +84,10 @@ MISTAKES = [
      "shifted = logits", "overflows"),
     ("3.5", "SoftmaxCrossEntropy", "grad_out / len(grad)", "grad_out",
      "off by a factor of 6 (= N, the batch size)"),
-    ("3.6", "SGD", "v *= self.momentum", "v *= 0.0", "without momentum"),
-    ("3.7", "Adam", ("step_size = self.lr / (1 - b1**self.t)",
+    ("3.6", "SGD", "v *= mu", "v *= 0.0", "without momentum"),
+    ("3.7", "Adam", ("step_size = lr / (1 - b1**self.t)",
                      "root_correction = math.sqrt(1 - b2**self.t)"),
-     ("step_size = self.lr", "root_correction = 1.0"), "without the bias correction"),
+     ("step_size = lr", "root_correction = 1.0"), "without the bias correction"),
     ("3.8", "fit", "            optimizer.zero_grad()\n", "", "zero_grad"),
     ("3.9", "Adam", "p.data -= step_size", "p.data += step_size",
      "one step with your code differs from the book's"),
@@ -315,7 +315,7 @@ def test_student_notebooks_hold_no_solutions(built):
                  and c.cell_type == "code"]
         assert stubs and all("your code goes here" in c.source for c in stubs)
     sheet3 = (built / "sheets" / "sheet3.ipynb").read_text()
-    assert "self.x.T @ grad_out" not in sheet3 and "v *= self.momentum" not in sheet3
+    assert "self.x.T @ grad_out" not in sheet3 and "v *= mu" not in sheet3
 
 
 @pytest.mark.parametrize("k", range(1, 6))

@@ -523,3 +523,111 @@ def test_divergence_raises_floating_point_error_mentioning_learning_rate(gd_prob
     X, t = gd_problem
     with pytest.raises(FloatingPointError, match="learning rate"):
         gradient_descent(X, t, lr=1e3, steps=1000)
+
+
+# ---------------------------------------------------------------------------
+# Bad input, as a property: every public function, wrong shapes, dtypes,
+# empties and NaNs; the error must come from nnfs.regression and name the
+# argument and what was expected.
+# ---------------------------------------------------------------------------
+from helpers import raised_by_module  # noqa: E402
+
+raises_here = raised_by_module("nnfs.regression")
+
+
+@st.composite
+def spoiled(draw, shape: tuple[int, ...]):
+    """A bad version of a float array of ``shape``, and the words its error
+    must contain (beside the argument's name)."""
+    kind = draw(st.sampled_from(["rank", "empty", "nan", "inf", "str", "obj"]))
+    good = np.ones(shape)
+    if kind == "rank":
+        extra = draw(st.integers(1, 3))
+        return np.ones(shape + (extra,)), "-D"
+    if kind == "empty":
+        return np.ones((0,) + shape[1:]), "empty"
+    if kind in ("nan", "inf"):
+        idx = tuple(draw(st.integers(0, n - 1)) for n in shape)
+        good[idx] = np.nan if kind == "nan" else -np.inf
+        return good, "NaN or infinite"
+    if kind == "str":
+        return good.astype(str), "real numbers"
+    return np.full(shape, None, dtype=object), "real numbers"
+
+
+def call_regression(name: str, bad, N: int, D: int):
+    """Call public function ``name`` with ``bad`` in its array argument."""
+    X, t = np.ones((N, D)), np.ones(N)
+    calls = {
+        "fit.X": lambda: fit_least_squares(bad, t),
+        "fit.t": lambda: fit_least_squares(X, bad),
+        "gd.X": lambda: gradient_descent(bad, t, lr=0.1, steps=1),
+        "gd.t": lambda: gradient_descent(X, bad, lr=0.1, steps=1),
+        "gd.w0": lambda: gradient_descent(X, t, 0.1, 1, w0=bad),
+        "poly.x": lambda: polynomial_features(bad, 2),
+        "rms.y": lambda: rms_error(bad, t),
+        "rms.t": lambda: rms_error(t, bad),
+    }
+    return calls[name]()
+
+
+ARRAY_ARGS = {  # call name -> (argument name, shape of a good value)
+    "fit.X": ("X", "ND"), "fit.t": ("t", "N"), "gd.X": ("X", "ND"),
+    "gd.t": ("t", "N"), "gd.w0": ("w0", "D"), "poly.x": ("x", "N"),
+    "rms.y": ("y", "N"), "rms.t": ("t", "N"),
+}
+
+
+@given(
+    st.sampled_from(sorted(ARRAY_ARGS)),
+    st.integers(2, 6),
+    st.integers(1, 3),
+    st.data(),
+)
+def test_bad_arrays_are_named_by_our_code(name, N, D, data):
+    arg, dims = ARRAY_ARGS[name]
+    shape = tuple({"N": N, "D": D}[c] for c in dims)
+    bad, words = data.draw(spoiled(shape))
+    if name == "poly.x" and bad.ndim == 2 and bad.shape[1] == 1:
+        return  # an (N, 1) column is a documented, valid input
+    with pytest.raises((TypeError, ValueError)) as info:
+        call_regression(name, bad, N, D)
+    assert raises_here(info), info.traceback[-1]
+    message = str(info.value)
+    assert arg in message, message
+    if words == "-D" and name == "poly.x":
+        words = "1-D"
+    assert words in message or "shape" in message, message
+
+
+BAD_SCALARS = [  # (argument, bad value, words in the error)
+    ("l2", -1.0, ">= 0"), ("l2", float("nan"), "finite"),
+    ("l2", "0.1", "real number"), ("l2", True, "real number"),
+    ("lr", 0.0, "> 0"), ("lr", float("inf"), "finite"),
+    ("lr", "fast", "real number"), ("steps", -1, ">= 0"),
+    ("steps", 2.5, "integer"), ("batch_size", 0, ">= 1"),
+    ("batch_size", 99, "at most"), ("rng", "seed", "np.random.Generator"),
+    ("rng", 1.5, "np.random.Generator"), ("rng", -3, "np.random.Generator"),
+    ("degree", -1, ">= 0"), ("degree", 2.0, "integer"),
+    ("n", 0, ">= 1"), ("n", "5", "integer"), ("noise", -0.1, ">= 0"),
+]
+
+
+@given(st.permutations(BAD_SCALARS))
+def test_bad_settings_are_named_by_our_code(cases):
+    # every example tries every case, in a new order
+    X, t = np.ones((4, 2)), np.arange(4.0)
+    settings = {"lr": 0.1, "steps": 2, "batch_size": 2, "rng": 0, "l2": 0.0}
+    for arg, value, words in cases:
+        with pytest.raises((TypeError, ValueError)) as info:
+            if arg in ("degree",):
+                polynomial_features(t, value)
+            elif arg in ("n", "noise"):
+                make_sine_data(**{"n": 5, "noise": 0.1, arg: value})
+            elif arg == "rng" and value == -3:
+                make_sine_data(5, rng=value)
+            else:
+                gradient_descent(X, t, **{**settings, arg: value})
+        assert raises_here(info), (arg, value, info.traceback[-1])
+        message = str(info.value)
+        assert arg in message and words in message, (arg, value, message)

@@ -634,3 +634,90 @@ def test_train_xor_python_does_not_modify_params():
     assert params == snapshot
     assert trained != snapshot
     assert len(losses) == 50
+
+
+# ---------------------------------------------------------------------------
+# Bad input, as a property: wrong types, sizes, empties and NaNs for every
+# public function; the error must come from nnfs.scalar and name the argument
+# and what was expected.  (Arithmetic between a Value and a non-number is
+# left to Python, whose "unsupported operand" TypeError is the one a float
+# gives too.)
+# ---------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+
+
+def _good_params():
+    return init_xor_net(rng=random.Random(0))
+
+
+BAD_CALLS = [  # (description, call, words that the message must contain)
+    ("parity 0", lambda: parity_data(0), ["n_bits", "at least one"]),
+    ("parity 2.0", lambda: parity_data(2.0), ["n_bits", "int"]),
+    ("init n_hidden 0", lambda: init_xor_net(0), ["n_hidden", ">= 1"]),
+    ("init n_hidden -3", lambda: init_xor_net(-3), ["n_hidden", ">= 1"]),
+    ("init n_hidden 2.5", lambda: init_xor_net(2.5), ["n_hidden", "int"]),
+    ("init n_hidden True", lambda: init_xor_net(True), ["n_hidden", "int"]),
+    ("init n_inputs 0", lambda: init_xor_net(2, 0), ["n_inputs", ">= 1"]),
+    ("init scale nan", lambda: init_xor_net(2, scale=NAN), ["scale", "finite"]),
+    ("init scale -1", lambda: init_xor_net(2, scale=-1.0), ["scale", ">= 0"]),
+    ("init scale str", lambda: init_xor_net(2, scale="1"), ["scale", "real"]),
+    ("train params {}", lambda: train_xor_python({}, 0.5, 1), ["params", "W1"]),
+    ("train params list", lambda: train_xor_python([1], 0.5, 1),
+     ["params", "dict"]),
+    ("train lr nan", lambda: train_xor_python(_good_params(), NAN, 1),
+     ["lr", "finite"]),
+    ("train lr 0", lambda: train_xor_python(_good_params(), 0.0, 1),
+     ["lr", "> 0"]),
+    ("train lr str", lambda: train_xor_python(_good_params(), "0.5", 1),
+     ["lr", "real"]),
+    ("train epochs -1", lambda: train_xor_python(_good_params(), 0.5, -1),
+     ["epochs", ">= 0"]),
+    ("train epochs 1.5", lambda: train_xor_python(_good_params(), 0.5, 1.5),
+     ["epochs", "int"]),
+    ("train X empty",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=[], T=[]),
+     ["X", ">= 1"]),
+    ("train T short",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=XOR_X, T=XOR_T[:3]),
+     ["T", "same number"]),
+    ("train X width",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=[(0,)], T=[0]),
+     ["example 0", "inputs"]),
+    ("train X nan",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=[(0, NAN)], T=[0]),
+     ["X[0][1]", "finite"]),
+    ("train X str",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=[(0, "1")], T=[0]),
+     ["X[0][1]", "real"]),
+    ("train T inf",
+     lambda: train_xor_python(_good_params(), 0.5, 1, X=[(0, 1)], T=[INF]),
+     ["T[0]", "finite"]),
+    ("Value str", lambda: Value("1.5"), ["Value", "real number"]),
+    ("Value list", lambda: Value([1.0]), ["Value", "real number"]),
+    ("Neuron 0", lambda: Neuron(0), ["n_inputs", ">= 1"]),
+    ("Neuron 1.5", lambda: Neuron(1.5), ["n_inputs", "int"]),
+    ("Neuron act", lambda: Neuron(2, "softmax"), ["activation", "tanh"]),
+    ("Neuron call width",
+     lambda: Neuron(2, rng=random.Random(0))([1.0]), ["2 inputs", "1"]),
+    ("Layer 0", lambda: Layer(2, 0), ["n_outputs", ">= 1"]),
+    ("Layer -1 inputs", lambda: Layer(-1, 2), ["n_inputs", ">= 1"]),
+    ("MLP no layers", lambda: MLP(2, []), ["at least one layer"]),
+    ("MLP size 0", lambda: MLP(2, [3, 0]), ["layer_sizes[1]", ">= 1"]),
+    ("MLP size str", lambda: MLP(2, ["3"]), ["layer_sizes[0]", "int"]),
+    ("MLP sizes int", lambda: MLP(2, 3), ["layer_sizes", "list"]),
+    ("MLP n_inputs str", lambda: MLP("2", [1]), ["n_inputs", "int"]),
+    ("MLP call width",
+     lambda: MLP(2, [2, 1], rng=random.Random(0))([1.0]), ["inputs", "1"]),
+]
+
+
+@given(st.permutations(BAD_CALLS))
+def test_bad_input_is_named_by_our_code(cases):
+    # every example tries every case, in a new order: no case is skipped, and
+    # no error depends on what was called before it
+    for description, call, words in cases:
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        assert raises_here(info), (description, info.traceback[-1])
+        for word in words:
+            assert word in str(info.value), (description, str(info.value))

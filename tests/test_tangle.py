@@ -414,3 +414,41 @@ def test_unclosed_solution_region_is_an_error_with_its_line(project):
     line = broken.split("\n").index("    ### BEGIN SOLUTION") + 1
     assert message.startswith(f"book/02_solved.md:{line}:")
     assert "never closed" in message
+
+
+# --- the page's column --------------------------------------------------------
+
+
+def test_code_wider_than_the_column_is_found_and_prose_is_not(tmp_path: Path):
+    limit = tangle.MAX_CODE_WIDTH
+    wide = "y = " + "1" * (limit - 3)
+    fits = "x = " + "1" * (limit - 4)
+    text = "\n".join([
+        "# Title", "", "A line of prose " + "long " * 30, "",
+        "```{code-cell} ipython3", ":tags: [hide-input]", "", fits, wide, "```", "",
+        "```{code-cell} ipython3", "---", "mystnb:", "  figure:",
+        "    caption: " + "a caption " * 20, "---", fits, "```", "",
+        "````{note}", "Prose in a note " + "word " * 30,
+        "```python", wide, "```", "````", "",
+        "```text", wide, "```", "",
+    ])
+    path = tmp_path / "book" / "chapter.md"
+    path.parent.mkdir()
+    path.write_text(text)
+    found = tangle.wide_code_lines(path, tmp_path)
+    lines = text.split("\n")
+    expected = [n for n, line in enumerate(lines, 1) if line == wide]
+    assert found == [f"book/chapter.md:{n}: code line of {limit + 1} characters "
+                     f"(at most {limit})" for n in expected]
+    assert len(expected) == 3
+
+
+def test_check_fails_on_a_too_wide_code_line(project: Path):
+    tangle.write(project)
+    assert run_cli(project, "--check").returncode == 0
+    path = project / "book" / "01_alpha.md"
+    path.write_text(path.read_text() + "\n```python\n" + "z" * 200 + "\n```\n")
+    result = run_cli(project, "--check")
+    assert result.returncode == 1
+    assert "book/01_alpha.md:" in result.stdout
+    assert "code line of 200 characters (at most 80)" in result.stdout

@@ -7,6 +7,7 @@ was handed to the library.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -421,3 +422,78 @@ def test_train_xor_logged_finishes_loggers_when_training_fails():
         train_xor_logged({"n_hidden": 2, "lr": 0.5, "epochs": 10}, [FailingLogger(calls, "a"), RecordingLogger(calls, "b")],
                          log_every=5)
     assert [c[:3] for c in calls] == [("a", "log", 0), ("b", "log", 0), ("a", "log", 5), ("a", "finish"), ("b", "finish")]
+
+
+# ---------------------------------------------------------------------------
+# Bad input, as a property: wrong types, empties, NaNs and broken files for
+# every public function; the error must come from nnfs.track and name what
+# was expected.
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)  # one file per text, not per example
+def _write(text: str) -> Path:
+    path = Path(tempfile.mkdtemp()) / "runs.json"
+    path.write_text(text)
+    return path
+
+
+def _history_file(runs: str) -> Path:
+    return _write('{"format": "nnfs.track/1", "runs": ' + runs + "}")
+
+
+BAD_CALLS = [  # (description, call, error type, words in the message)
+    ("name int", lambda: History(3), TypeError, ["name", "str"]),
+    ("config list", lambda: History("a", config=[1]), TypeError,
+     ["config", "dict"]),
+    ("config NaN", lambda: History("a", config={"lr": math.nan}), TypeError,
+     ["config", "JSON"]),
+    ("config object", lambda: History("a", config={"f": object()}),
+     TypeError, ["config", "JSON"]),
+    ("step str", lambda: History("a").log("1", loss=1.0), TypeError,
+     ["step", "integer"]),
+    ("step float", lambda: History("a").log(1.0, loss=1.0), TypeError,
+     ["step", "integer"]),
+    ("metric str", lambda: History("a").log(0, loss="0.5"), TypeError,
+     ["loss", "real number"]),
+    ("metric array", lambda: History("a").log(0, loss=np.ones(2)),
+     TypeError, ["loss", "real number"]),
+    ("metric None", lambda: History("a").log(0, loss=None), TypeError,
+     ["loss", "real number"]),
+    ("series missing", lambda: History("a").series("loss"), KeyError,
+     ["loss"]),
+    ("last missing", lambda: History("a").last("loss"), KeyError, ["loss"]),
+    ("from_dict list", lambda: History.from_dict([1]), ValueError,
+     ["History record"]),
+    ("from_dict no metrics", lambda: History.from_dict({"name": "a"}),
+     ValueError, ["History record", "metrics"]),
+    ("from_dict ragged",
+     lambda: History.from_dict(
+         {"name": "a", "metrics": {"l": {"steps": [0], "values": []}}}
+     ), ValueError, ["History record"]),
+    ("load not JSON", lambda: History.load(_write("{not json")), ValueError,
+     ["not valid JSON"]),
+    ("load empty file", lambda: History.load(_write("")), ValueError,
+     ["not valid JSON"]),
+    ("load truncated", lambda: History.load(_write('{"format": "nnfs.tr')),
+     ValueError, ["not valid JSON"]),
+    ("load other JSON", lambda: History.load(_write("[1, 2]")), ValueError,
+     ["not a History file"]),
+    ("load bad run", lambda: History.load(_history_file('{"a": 1}')),
+     ValueError, ["History record"]),
+    ("load no such run",
+     lambda: History.load(_history_file('{}'), name="a"), KeyError, ["'a'"]),
+    ("load_all bad run", lambda: History.load_all(_history_file('{"a": 1}')),
+     ValueError, ["History record"]),
+    ("wandb mode", lambda: WandbLogger("p", mode="offlne"), ValueError,
+     ["mode", "offline"]),
+]
+
+
+@given(st.permutations(BAD_CALLS))
+def test_bad_input_is_named_by_our_code(cases):
+    # every example tries every case, in a new order
+    for description, call, error, words in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert raises_here(info), (description, info.traceback[-1])
+        for word in words:
+            assert word in str(info.value), (description, str(info.value))

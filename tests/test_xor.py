@@ -237,3 +237,137 @@ def test_train_xor_does_not_modify_params(symmetric):
     for k in KEYS:
         np.testing.assert_array_equal(params[k], before[k])
         assert not np.shares_memory(trained[k], params[k])
+
+
+# ---------------------------------------------------------------------------
+# Bad input, as a property: wrong shapes, dtypes, empties and NaNs for every
+# public function; the error must come from nnfs.xor and name the argument
+# and what was expected.
+# ---------------------------------------------------------------------------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nnfs.xor import train_xor_logged  # noqa: E402
+
+
+@st.composite
+def bad_array(draw, shape: tuple[int, ...]):
+    """A spoiled version of a float array of ``shape`` and the words its
+    error must contain."""
+    kind = draw(st.sampled_from(["rank", "width", "empty", "nan", "str"]))
+    good = np.ones(shape)
+    if kind == "rank":
+        return np.ones(shape + (draw(st.integers(1, 3)),)), "shape"
+    if kind == "width":
+        last = shape[-1] + draw(st.integers(1, 3)) if shape else 2
+        return np.ones(shape[:-1] + (last,)), "shape"
+    if kind == "empty":
+        return np.ones((0,) + shape[1:]), "empty" if shape else "shape"
+    if kind == "nan":
+        idx = tuple(draw(st.integers(0, n - 1)) for n in shape)
+        good[idx] = draw(st.sampled_from([np.nan, np.inf]))
+        return good, "NaN or infinite"
+    return good.astype(str), "real numbers"
+
+
+@given(
+    st.integers(1, 3),  # S
+    st.integers(1, 4),  # H
+    st.sampled_from(["X", "T", "W1", "b1", "W2", "b2"]),
+    st.sampled_from(["forward", "train", "loss", "solved"]),
+    st.data(),
+)
+def test_bad_arrays_are_named_by_our_code(S, H, arg, func, data):
+    params = init_xor_params(S, H, np.random.default_rng(0))
+    X, T = np.asarray(XOR_X, float), np.asarray(XOR_T, float)
+    if arg == "T" and func == "forward":
+        func = "loss"  # xor_forward takes no targets
+    good = {"X": X, "T": T, **params}[arg]
+    bad, words = data.draw(bad_array(good.shape))
+    if arg in params:
+        params = {**params, arg: bad}
+        name = f"params[{arg!r}]"
+    else:
+        X, T = (bad, T) if arg == "X" else (X, bad)
+        name = arg
+    if words == "empty" and arg in ("T", "b1", "W2", "b2"):
+        words = "shape"  # 0 rows no longer match X's N or W1's S
+    with pytest.raises((TypeError, ValueError)) as info:
+        if func == "forward":
+            xor_forward(params, X)
+        elif func == "train":
+            train_xor(params, 0.5, 2, X=X, T=T)
+        elif func == "loss":
+            xor_loss(params, X=X, T=T)
+        else:
+            xor_solved(params, X=X, T=T)
+    assert raises_here(info), info.traceback[-1]
+    message = str(info.value)
+    assert name in message and words in message, (name, words, message)
+
+
+NAN = float("nan")
+
+
+def _p():
+    return init_xor_params(2, 2, np.random.default_rng(0))
+
+
+BAD_CALLS = [  # (description, call, words that the message must contain)
+    ("init n_runs 0", lambda: init_xor_params(0, 2, np.random.default_rng(0)),
+     ["n_runs", ">= 1"]),
+    ("init n_hidden 1.5",
+     lambda: init_xor_params(1, 1.5, np.random.default_rng(0)),
+     ["n_hidden", "int"]),
+    ("init rng int", lambda: init_xor_params(1, 2, 0),
+     ["rng", "Generator"]),
+    ("init scale nan",
+     lambda: init_xor_params(1, 2, np.random.default_rng(0), NAN),
+     ["scale", "finite"]),
+    ("init scale str",
+     lambda: init_xor_params(1, 2, np.random.default_rng(0), "1"),
+     ["scale", "real"]),
+    ("train lr nan", lambda: train_xor(_p(), NAN, 2), ["lr", "finite"]),
+    ("train lr -1", lambda: train_xor(_p(), -1.0, 2), ["lr", "> 0"]),
+    ("train lr str", lambda: train_xor(_p(), "a", 2), ["lr", "real"]),
+    ("train epochs -1", lambda: train_xor(_p(), 0.5, -1), ["epochs", ">= 0"]),
+    ("train epochs 1.5", lambda: train_xor(_p(), 0.5, 1.5), ["epochs", "int"]),
+    ("train hidden", lambda: train_xor(_p(), 0.5, 1, "soft"), ["hidden"]),
+    ("train loss", lambda: train_xor(_p(), 0.5, 1, "tanh", "l1"), ["loss"]),
+    ("train params {}", lambda: train_xor({}, 0.5, 1), ["params", "W1"]),
+    ("train params list", lambda: train_xor([1], 0.5, 1), ["params", "dict"]),
+    ("from_python {}", lambda: params_from_python({}), ["params", "W1"]),
+    ("from_python ragged",
+     lambda: params_from_python(
+         {"W1": [[1, 2], [3]], "b1": [0, 0], "W2": [1, 1], "b2": 0}
+     ), ["params['W1']", "shape"]),
+    ("from_python b1 width",
+     lambda: params_from_python(
+         {"W1": [[1, 2], [3, 4]], "b1": [0], "W2": [1, 1], "b2": 0}
+     ), ["params['b1']", "shape"]),
+    ("solved hidden", lambda: xor_solved(_p(), "bad"), ["hidden"]),
+    ("logged missing", lambda: train_xor_logged({"n_hidden": 2}),
+     ["config", "lr"]),
+    ("logged unknown",
+     lambda: train_xor_logged(
+         {"n_hidden": 2, "lr": 0.5, "epochs": 2, "learning_rate": 1}
+     ), ["config", "learning_rate"]),
+    ("logged epochs str",
+     lambda: train_xor_logged({"n_hidden": 2, "lr": 0.5, "epochs": "2"}),
+     ["epochs", "int"]),
+    ("logged log_every 0",
+     lambda: train_xor_logged(
+         {"n_hidden": 2, "lr": 0.5, "epochs": 2}, log_every=0
+     ), ["log_every", ">= 1"]),
+]
+
+
+@given(st.permutations(BAD_CALLS))
+def test_bad_settings_are_named_by_our_code(cases):
+    # every example tries every case, in a new order
+    for description, call, words in cases:
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        assert raises_here(info), (description, info.traceback[-1])
+        for word in words:
+            assert word in str(info.value), (description, str(info.value))

@@ -14,6 +14,9 @@ system Chromium (Debian's package ``chromium``; no browser download).  For every
 - no output contains a Python traceback;
 - every cross-reference by number ("Fig. 3", "Table 2") lands on a figure with an image, or a table;
 - all math was typeset by MathJax;
+- on a desktop screen (1280 px) no code block scrolls sideways, hidden cells opened
+  (the chapters keep code within 80 characters, and _static/nnfs.css sizes the font
+  so that 80 fit);
 - on a phone-sized screen (390 px) the page does not scroll sideways;
 - in dark mode, no figure with a transparent background sits on a dark colour (its ink would vanish);
 - the launch buttons point at files the repository has (Binder: the chapter; Colab: the chapter's
@@ -94,6 +97,21 @@ async () => {
     mathTotal: math.length,
     mathTypeset: math.filter(m => m.querySelector('mjx-container') !== null).length,
   };
+}
+"""
+
+
+# Code blocks wider than their box at this window size, with every hidden cell opened
+# (a collapsed <details> has no width to measure).
+SCROLL_SCRIPT = r"""
+() => {
+  document.querySelectorAll('article details').forEach(d => { d.open = true; });
+  return [...document.querySelectorAll('article pre')]
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => ({
+      overflow: pre.scrollWidth - pre.clientWidth,
+      line: pre.innerText.split('\n').reduce((a, b) => (b.length > a.length ? b : a), ''),
+    }));
 }
 """
 
@@ -237,6 +255,11 @@ def check_site(site: Path, screenshots: Path | None, mathjax: Path | None, chrom
                     shot = screenshots / (stem.replace("/", "_") + ".png")
                     shot.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(shot))
+                for block in page.evaluate(SCROLL_SCRIPT):
+                    problems.append(
+                        f"{name}: at {DESKTOP['width']} px a code block scrolls sideways by "
+                        f"{block['overflow']} px; its widest line ({len(block['line'])} "
+                        f"characters): {block['line'][:100]!r}")
                 page.set_viewport_size(PHONE)
                 wide = page.evaluate("() => document.documentElement.scrollWidth")
                 if wide > PHONE["width"]:

@@ -7,6 +7,10 @@
 - no code cell shown to readers still carries a tangler directive (``#|``) or
   one of the lab's solution markers (``### BEGIN SOLUTION``);
 - no executed cell output shows a Python traceback;
+- no line of code shown on a page (a code cell's input, a code block) is wider
+  than the page's column, MAX_CODE_WIDTH characters (outputs wrap; code must not);
+- no executed notebook offered for download repeats a cell's printed output in
+  another cell, or splits one cell's stdout into several outputs;
 - no TeX leaked into the prose: a dollar sign or a backslash command outside the math
   elements means a formula the Markdown parser did not recognise.
 
@@ -15,6 +19,7 @@ Exits 1 and lists the problems if any check fails.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from html.parser import HTMLParser
@@ -23,6 +28,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tangle import MAX_CODE_WIDTH  # noqa: E402
 
 
 class CellText(HTMLParser):
@@ -57,6 +64,62 @@ class CellText(HTMLParser):
     def handle_data(self, data):
         if self.current is not None:
             self.current.append(data)
+
+
+class CodeText(HTMLParser):
+    """Collect the text of every <pre> that shows code: all but the cell outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.divs: list[bool] = []  # for each open <div>: is it a cell output?
+        self.pre_depth = 0
+        self.blocks: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "div":
+            self.divs.append("cell_output" in (dict(attrs).get("class") or "").split())
+        elif tag == "pre":
+            self.pre_depth += 1
+            if self.pre_depth == 1 and not any(self.divs):
+                self.blocks.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.divs:
+            self.divs.pop()
+        elif tag == "pre" and self.pre_depth:
+            self.pre_depth -= 1
+
+    def handle_data(self, data):
+        if self.pre_depth and not any(self.divs):
+            self.blocks[-1] += data
+
+
+def wide_code(page_html: str, limit: int = MAX_CODE_WIDTH) -> list[str]:
+    """The lines of code on a page wider than ``limit`` characters."""
+    parser = CodeText()
+    parser.feed(page_html)
+    return [line for block in parser.blocks for line in block.splitlines()
+            if len(line.rstrip()) > limit]
+
+
+def repeated_streams(notebook: dict) -> list[str]:
+    """Problems with the printed output of an executed notebook (nbformat 4 JSON)."""
+    problems: list[str] = []
+    first_cell: dict[str, int] = {}
+    code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
+    for number, cell in enumerate(code_cells, 1):
+        streams: dict[str, int] = {}
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "stream":
+                continue
+            streams[output.get("name")] = streams.get(output.get("name"), 0) + 1
+            text = "".join(output.get("text", "")).strip()
+            if text and first_cell.setdefault(text, number) != number:
+                problems.append(f"code cell {number} repeats the printed output of "
+                                f"code cell {first_cell[text]}: {text[:60]!r}")
+        problems += [f"code cell {number} has its {name} in {count} separate outputs"
+                     for name, count in streams.items() if count > 1]
+    return problems
 
 
 class ProseText(HTMLParser):
@@ -124,6 +187,13 @@ def main(html_dir: str) -> int:
         for text in cells.outputs:
             if "Traceback (most recent call last)" in text:
                 problems.append(f"{page}: a cell output contains a traceback")
+        for line in wide_code(page.read_text(encoding="utf-8")):
+            problems.append(f"{page}: a code line of {len(line.rstrip())} characters, wider "
+                            f"than the column of {MAX_CODE_WIDTH}: {line.strip()[:60]!r}")
+        notebook = html / "_sources" / f"{name}.ipynb"
+        if notebook.exists():
+            for problem in repeated_streams(json.loads(notebook.read_text(encoding="utf-8"))):
+                problems.append(f"{notebook}: {problem}")
         prose = ProseText()
         prose.feed(page.read_text(encoding="utf-8"))
         for line in "".join(prose.text).splitlines():

@@ -18,7 +18,9 @@ stands; the marker lines themselves are dropped.
 
 Usage:
     python tools/tangle.py            write nnfs/ from the chapters
-    python tools/tangle.py --check    exit 1 and print a unified diff if nnfs/ is out of date
+    python tools/tangle.py --check    exit 1 and print a unified diff if nnfs/ is out of date,
+                                      or list the code lines wider than the page (80 characters)
+    python tools/tangle.py --widths [CHAPTER ...]   only the width check
 
 The output is deterministic: the same chapters always give the same bytes.
 Generated files start with HEADER; a file in nnfs/ without it is hand-written
@@ -31,6 +33,7 @@ import argparse
 import ast
 import difflib
 import keyword
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,10 @@ EDIT_HINT = "# Edit the chapter, then run `python tools/tangle.py` to regenerate
 DIRECTIVE_PREFIX = "#|"
 PACKAGE = "nnfs"
 BOOK = "book"
+# The widest code line a chapter may show: the reading column of the site and
+# the PDF holds 80 characters of code (tools/check_site.py checks the rendered
+# pages, tools/check_browser.py that no code block scrolls sideways).
+MAX_CODE_WIDTH = 80
 
 
 class TangleError(Exception):
@@ -303,6 +310,50 @@ def chapters(root: Path) -> list[Path]:
     return sorted((root / BOOK).glob("*.md"))
 
 
+_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(\S*)")
+# Fences whose body is shown as code: code cells, code blocks and plain fences
+# with a language (or none).  Directives such as {note} hold prose.
+_CODE_DIRECTIVES = ("{code-cell}", "{code-block}", "{code}", "{sourcecode}")
+
+
+def wide_code_lines(path: Path, root: Path, limit: int = MAX_CODE_WIDTH) -> list[str]:
+    """``file:line: ...`` for every line of code in a chapter wider than ``limit``.
+
+    Code is the body of a fenced code cell or code block, less the options at
+    its top (``:key: value`` lines, or a YAML block between ``---`` lines).
+    """
+    rel = path.relative_to(root).as_posix()
+    found: list[str] = []
+    stack: list[tuple[str, bool]] = []  # (fence, holds code) of each open fence
+    options = ""  # "" in code, ":" in :key: options, "---" inside a YAML block
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+        match = _FENCE.match(line)
+        if match and stack and not match.group(3) and match.group(2).startswith(stack[-1][0]):
+            stack.pop()  # a bare fence at least as long as the open one closes it
+            continue
+        if match and not (stack and stack[-1][1]):
+            info = match.group(3)
+            holds_code = not info.startswith("{") or info in _CODE_DIRECTIVES
+            stack.append((match.group(2), holds_code))
+            options = ":" if holds_code and info.startswith("{") else ""
+            continue
+        if not (stack and stack[-1][1]):
+            continue
+        if options == "---":
+            options = "" if line.strip() == "---" else "---"
+            continue
+        if options == ":":
+            if line.strip() == "---":
+                options = "---"
+                continue
+            if line.startswith(":"):
+                continue
+            options = ""
+        if len(line) > limit:
+            found.append(f"{rel}:{number}: code line of {len(line)} characters (at most {limit})")
+    return found
+
+
 def collect(root: Path) -> dict[str, Module]:
     """Read every chapter and group the exported blocks by module."""
     modules: dict[str, Module] = {}
@@ -476,6 +527,22 @@ def write(root: Path) -> int:
     return 0
 
 
+def wide_lines(root: Path, paths: list[Path] | None = None) -> list[str]:
+    """Every too-wide code line in the chapters (or in ``paths``)."""
+    paths = paths or chapters(root) + sorted((root / BOOK).glob("*/*.md"))
+    return [msg for path in paths for msg in wide_code_lines(path.resolve(), root)]
+
+
+def check_widths(root: Path, paths: list[Path] | None = None) -> int:
+    wide = wide_lines(root, paths)
+    for message in wide:
+        print(message)
+    if wide:
+        print(f"\n{len(wide)} code lines are wider than the page's column of "
+              f"{MAX_CODE_WIDTH} characters: break them in the chapter.")
+    return 1 if wide else 0
+
+
 def check(root: Path) -> int:
     expected = expected_files(root)
     status = 0
@@ -499,15 +566,19 @@ def check(root: Path) -> int:
         print(f"stale: {path.relative_to(root).as_posix()} is generated but no chapter exports it")
     if status:
         print("\nnnfs/ is out of date with the chapters: edit the chapter (never nnfs/), then run `python tools/tangle.py`.")
-    return status
+    return check_widths(root) or status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare nnfs/ with the chapters; exit 1 on a difference")
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent, help="project root")
+    parser.add_argument("--widths", nargs="*", type=Path, metavar="CHAPTER",
+                        help=f"only list code lines wider than {MAX_CODE_WIDTH} characters (in all chapters, or these)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    if args.widths is not None:
+        return check_widths(root, args.widths)
     try:
         return check(root) if args.check else write(root)
     except TangleError as exc:

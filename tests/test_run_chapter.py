@@ -1,0 +1,51 @@
+"""tools/run_chapter.py executes one chapter and reports its errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import run_chapter  # noqa: E402
+
+pytestmark = pytest.mark.tangle
+
+CHAPTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A chapter
+
+```{{code-cell}} ipython3
+import pathlib, sys
+print("cwd is", pathlib.Path.cwd().name)
+print("a warning", file=sys.stderr)
+{last}
+```
+"""
+
+
+def test_a_chapter_runs_in_its_folder_and_stderr_is_reported(tmp_path, capsys):
+    folder = tmp_path / "book"
+    folder.mkdir()
+    path = folder / "one.md"
+    path.write_text(CHAPTER.format(last="x = 1"))
+    saved = tmp_path / "out.ipynb"
+    assert run_chapter.main([str(path), "--save", str(saved)]) == 0
+    report = capsys.readouterr().out
+    assert "executed in" in report and "wrote to stderr: a warning" in report
+    assert "cwd is book" in saved.read_text()
+    path.write_text(CHAPTER.format(last="raise ValueError('planted')"))
+    assert run_chapter.main([str(path)]) == 1
+    assert "planted" in capsys.readouterr().err
