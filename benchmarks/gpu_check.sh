@@ -7,6 +7,9 @@
 # `gpu` extra, or cupy-cuda13x), numba and numba-cuda, pytest and hypothesis; nnfs
 # itself is imported from this checkout through PYTHONPATH, not pip.  Fashion-MNIST
 # is read from $NNFS_DATA (carry the folder with the checkout) when it is set.
+# The device machine's copy has no .git: pass the commit in, as in
+#   NNFS_COMMIT=$(git rev-parse HEAD) ... (expanded here, before the command is sent)
+# so that the results file records which code it measured.
 #
 # Writes at most three files into RESULTS_DIR: <gpu-name>.json, gpu-tests.log and
 # gpu-check.log (this script's own output).  The whole command is budgeted for
@@ -21,7 +24,8 @@ exec > >(tee "$out/gpu-check.log") 2>&1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # numba warns about small grids on a real GPU; the tests use tiny shapes on purpose.
 export NNFS_BACKEND=cupy PYTHONUNBUFFERED=1 NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS=0
-echo "== $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export NNFS_COMMIT=${NNFS_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+echo "== $(date -u +%FT%TZ) commit $NNFS_COMMIT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 "$py" - <<'PY'
 import sys, numpy, cupy

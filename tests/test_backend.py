@@ -238,3 +238,67 @@ def test_model_to_keeps_values_and_resets_gradients():
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.data, b)
         np.testing.assert_array_equal(p.grad, 0)
+
+
+# ---------------------------------------------------------------------------
+# Bad input, empties and NaNs: errors raised by nnfs.backend, naming the expectation
+# ---------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from helpers import raised_by_module  # noqa: E402
+
+raises_here = raised_by_module("nnfs.backend")
+
+
+@given(name=st.one_of(st.integers(), st.floats(allow_nan=True), st.binary(min_size=1),
+                      st.lists(st.just("numpy"), min_size=1, max_size=2), st.just(True)))
+def test_a_backend_name_that_is_not_a_string_is_a_type_error(name):
+    for fn in (B.get_backend, lambda n: B.to_device(np.ones(2), n)):
+        with pytest.raises(TypeError, match="backend name must be a string") as info:
+            fn(name)
+        assert raises_here(info)
+
+
+@given(name=st.text(max_size=8).filter(lambda s: s not in ("", "numpy", "cupy")))
+def test_an_unknown_backend_name_is_a_value_error_naming_the_choices(name):
+    with pytest.raises(ValueError, match=r"unknown backend .*choose one of \('numpy', 'cupy'\)") as info:
+        B.get_backend(name)
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("x", [[[1.0], [1.0, 2.0]], [[1, 2], 3], [np.ones(2), np.ones(3)]],
+                         ids=["ragged", "mixed-depth", "arrays-of-two-sizes"])
+def test_to_device_rejects_what_is_not_array_like(x):
+    with pytest.raises(ValueError, match="to_device: x must be array-like") as info:
+        B.to_device(x, "numpy")
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("model", [None, 3, np.ones(3), [Linear(2, 2, np.random.default_rng(0))]],
+                         ids=["None", "int", "array", "list-of-layers"])
+def test_model_to_rejects_what_is_not_a_module(model):
+    with pytest.raises(TypeError, match="model_to: model must be a Module with parameters") as info:
+        B.model_to(model, "numpy")
+    assert raises_here(info)
+
+
+@settings(max_examples=60)
+@given(x=hnp.arrays(dtype=st.sampled_from([np.float32, np.float64, np.int64, np.bool_]),
+                    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)))
+def test_numpy_round_trip_keeps_every_shape_dtype_and_value_including_empties(x):
+    back = B.to_host(B.to_device(x, "numpy"))
+    assert back.shape == x.shape and back.dtype == x.dtype
+    np.testing.assert_array_equal(back, x)
+
+
+@settings(max_examples=30)
+@given(x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, max_side=5),
+                    elements=st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5])))
+def test_numpy_round_trip_keeps_nans_and_infinities(x):
+    back = B.to_host(B.to_device(x, "numpy"))
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(x))
+    np.testing.assert_array_equal(back[~np.isnan(x)], x[~np.isnan(x)])
+    assert np.array_equal(np.signbit(back), np.signbit(x))

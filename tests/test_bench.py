@@ -20,9 +20,10 @@ from time import perf_counter_ns as time_ns
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import raised_by_module
 from nnfs import bench
 
 pytestmark = pytest.mark.ch4
@@ -231,7 +232,8 @@ def test_render_tables_of_a_numpy_run(numpy_results):
     text = bench.render_tables(numpy_results)
     prov = numpy_results["provenance"]
     assert text.splitlines()[0] == (f"*Measured {prov['date_utc']} on {prov['cpu']} ({prov['cpu_count']} cores), "
-                                    f"NumPy {prov['numpy']}, with `python -m nnfs.bench --quick`.*")
+                                    f"NumPy {prov['numpy']}, commit `{prov['commit']}`, "
+                                    "with `python -m nnfs.bench --quick`.*")
     assert "| 512 | float64 |" in text and "| 10,000,000 |" in text and "| 256 | 5,000 |" in text
     assert "LeNet-style CNN" in text
     cnn = {r["batch_size"]: r for r in numpy_results["benchmarks"]["cnn_step"]}
@@ -289,7 +291,8 @@ def gpu_document() -> dict:
                        "backend": "cupy", "python": "3.11.7", "numpy": "2.1.0", "platform": "Linux-test",
                        "cpu": "Test CPU 9000", "cpu_count": 64, "cupy": "13.3.0", "gpu": "NVIDIA Test GPU 80GB",
                        "compute_capability": "9.0", "sm_count": 132, "gpu_memory_gib": 79.6,
-                       "cuda_driver_api": "12.8", "cuda_runtime": "12.6", "driver": "570.86.15"},
+                       "cuda_driver_api": "12.8", "cuda_runtime": "12.6", "driver": "570.86.15",
+                       "commit": "0123abc"},
         "benchmarks": {
             "matmul": [
                 {"n": 1024, "dtype": "float32", "median_s": 0.0005, "q1_s": 0.0004, "q3_s": 0.0006,
@@ -337,7 +340,7 @@ def test_render_tables_from_a_gpu_results_file(tmp_path):
     results = bench.load_results(write_json(tmp_path / "test-gpu.json", gpu_document()))
     lines = bench.render_tables(results).splitlines()
     assert lines[0] == ("*Measured 2025-01-02T03:04:05+00:00 on NVIDIA Test GPU 80GB (driver 570.86.15, "
-                        "CUDA runtime 12.6, CuPy 13.3.0), "
+                        "CUDA runtime 12.6, CuPy 13.3.0), commit `0123abc`, "
                         "with `python -m nnfs.bench --backend cupy --out book/data/test-gpu.json`.*")
     for row in ["| 1024 | float32 | 0.500 ms | 0.400 to 0.600 ms | 4295.0 |",
                 "| 1024 | float64 | 4.000 ms | 3.000 to 5.000 ms | 536.9 |",
@@ -360,8 +363,9 @@ def test_render_tables_from_a_gpu_results_file(tmp_path):
 def test_render_tables_from_a_cpu_results_file(tmp_path):
     results = bench.load_results(write_json(tmp_path / "cpu.json", cpu_document()))
     text = bench.render_tables(results)
+    # an older CPU file without a commit still renders, and says so
     assert text.splitlines()[0] == ("*Measured 2025-01-02T03:04:05+00:00 on Test CPU 9000 (8 cores), NumPy 2.1.0, "
-                                    "with `python -m nnfs.bench --out cpu.json`.*")
+                                    "commit `not recorded`, with `python -m nnfs.bench --out cpu.json`.*")
     assert "| 1024 | float32 | 0.500 ms | 0.400 to 0.600 ms | 4295.0 |" in text
     assert "| 10,000,000 | 20.0 µs | 6000.0 |" in text.splitlines()
     for heading in ("Host↔device", "TF32", "First call", "Our kernels", "failed on this machine"):
@@ -495,3 +499,166 @@ def test_write_results_refuses_an_invalid_document_and_writes_nothing(tmp_path):
 def test_validate_results_names_its_source():
     with pytest.raises(ValueError, match=r"^my-run: "):
         bench.validate_results({"schema": "nope"}, source="my-run")
+
+
+# ---------------------------------------------------------------------------
+# The GPU rungs of the chapter's speed ladders, read from a results file
+# ---------------------------------------------------------------------------
+
+FIXTURE = ROOT / "tests" / "data" / "gpu_results_fixture.json"  # synthetic, not a measurement
+
+
+def test_gpu_rungs_from_the_synthetic_fixture_file():
+    rungs = bench.gpu_rungs(bench.load_results(FIXTURE), source=str(FIXTURE))
+    # the provenance the ladder prints: device, commit and date of the run
+    assert (rungs["gpu"], rungs["commit"], rungs["date_utc"]) == (
+        "Fixture GPU 1000 (synthetic, for tests only)", "f1x7ur3", "2026-01-02T03:04:05+00:00")
+    # the largest float32 product (1024; the 2048 row is float64), and TF32 at the same size
+    assert rungs["matmul"] == [
+        {"name": "CuPy float32", "n": 1024, "median_s": 0.0005, "gflops": 2 * 1024**3 / 0.0005 / 1e9},
+        {"name": "CuPy TF32", "n": 1024, "median_s": 0.00025, "gflops": 2 * 1024**3 / 0.00025 / 1e9}]
+    assert rungs["missing"] == {}
+    # the MLP epoch at batch 128 (the chapter's CPU rung), not 64 or 256
+    assert rungs["mlp"] == {"name": "CuPy float32 (batch 128)", "batch_size": 128,
+                            "examples_per_s": 60000 / 1.5}
+
+
+def test_gpu_rungs_picks_the_batch_size_nearest_128_and_the_smaller_on_a_tie():
+    doc = bench.load_results(FIXTURE)
+    doc["benchmarks"]["mlp_epoch"] = [r for r in doc["benchmarks"]["mlp_epoch"] if r["batch_size"] != 128]
+    assert bench.gpu_rungs(doc)["mlp"]["batch_size"] == 64     # 64 and 256 are not equally near: |64-128| < |256-128|
+    doc["benchmarks"]["mlp_epoch"][0]["batch_size"] = 192      # now 192 and 256: 192 is nearer
+    assert bench.gpu_rungs(doc)["mlp"]["batch_size"] == 192
+
+
+def test_gpu_rungs_without_tf32_says_why():
+    doc = bench.load_results(FIXTURE)
+    del doc["benchmarks"]["matmul_tf32"]
+    doc["errors"]["matmul_tf32"] = "RuntimeError: the TF32 child process failed"
+    rungs = bench.gpu_rungs(doc)
+    assert [r["name"] for r in rungs["matmul"]] == ["CuPy float32"]
+    assert rungs["missing"] == {"CuPy TF32": "RuntimeError: the TF32 child process failed"}
+    doc = bench.load_results(FIXTURE)
+    doc["benchmarks"]["matmul_tf32"] = [r for r in doc["benchmarks"]["matmul_tf32"] if r["n"] != 1024]
+    assert bench.gpu_rungs(doc)["missing"] == {"CuPy TF32": "the run has no TF32 product of size 1024"}
+
+
+def test_gpu_rungs_rejects_a_cpu_document():
+    with pytest.raises(ValueError, match="cpu.json: gpu_rungs needs a result of the 'cupy' backend") as info:
+        bench.gpu_rungs(cpu_document(), source="cpu.json")
+    assert raises_here(info)
+
+
+def test_gpu_rungs_rejects_a_run_without_float32_products():
+    doc = gpu_document()
+    doc["benchmarks"]["matmul"] = [r for r in doc["benchmarks"]["matmul"] if r["dtype"] != "float32"]
+    with pytest.raises(ValueError, match="no float32 row") as info:
+        bench.gpu_rungs(doc, source="gpu.json")
+    assert raises_here(info)
+
+
+def test_gpu_rungs_rejects_a_cupy_document_without_a_commit():
+    doc = gpu_document()
+    del doc["provenance"]["commit"]
+    with pytest.raises(ValueError, match=r"provenance is missing \['commit'\].*commit") as info:
+        bench.gpu_rungs(doc, source="gpu.json")
+    assert raises_here(info)
+
+
+def test_provenance_records_this_checkouts_commit():
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if git.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert bench.provenance("numpy")["commit"] == git.stdout.strip()
+
+
+def test_provenance_commit_falls_back_to_the_environment_then_unknown(monkeypatch):
+    def no_git(*args, **kwargs):
+        raise OSError("no git here")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    monkeypatch.setenv("NNFS_COMMIT", "e4v1r0n")
+    assert bench.provenance("numpy")["commit"] == "e4v1r0n"
+    monkeypatch.delenv("NNFS_COMMIT")
+    assert bench.provenance("numpy")["commit"] == "unknown"
+
+
+# ---------------------------------------------------------------------------
+# Bad input: errors raised by nnfs.bench, naming what was expected
+# ---------------------------------------------------------------------------
+
+raises_here = raised_by_module("nnfs.bench")
+bad_number = st.sampled_from([float("nan"), float("inf"), -float("inf"), -1.0, -1e-9])
+
+
+@settings(max_examples=40)
+@given(times=st.one_of(
+    st.just([]),                                                   # empty
+    st.lists(st.floats(0, 1), min_size=1, max_size=5).flatmap(   # a NaN, an infinity or a negative among them
+        lambda ts: st.tuples(bad_number, st.integers(0, len(ts))).map(lambda b: ts[:b[1]] + [b[0]] + ts[b[1]:])),
+    st.lists(st.lists(st.floats(0, 1), min_size=2, max_size=2), min_size=1, max_size=3),  # 2-D
+    st.just(3.0),                                                  # 0-D
+    st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=3),  # not numbers
+    st.just([[1.0], [1.0, 2.0]]),                                  # ragged
+))
+def test_summarize_rejects_bad_timings_with_a_message_of_its_own(times):
+    with pytest.raises(ValueError, match="1-D sequence of at least one finite, non-negative timing") as info:
+        bench.summarize(times)
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(fn=42), TypeError, "fn must be callable; got int"),
+    (dict(repeats=0), ValueError, "repeats must be an integer >= 1; got 0"),
+    (dict(repeats=2.5), ValueError, "repeats must be an integer >= 1; got 2.5"),
+    (dict(repeats=True), ValueError, "repeats must be an integer >= 1; got True"),
+    (dict(warmup=-1), ValueError, "warmup must be an integer >= 0; got -1"),
+    (dict(warmup=float("nan")), ValueError, "warmup must be an integer >= 0; got nan"),
+])
+def test_measure_rejects_bad_arguments_before_calling_anything(kwargs, error, message):
+    calls = []
+    args = {"fn": lambda: calls.append(1), **kwargs}
+    with pytest.raises(error, match=message) as info:
+        bench.measure(**args)
+    assert raises_here(info) and calls == []
+
+
+NUMERIC_KEYS = [(section, key) for section, keys in SECTIONS.items() for key in keys if key != "dtype"]
+
+
+@settings(max_examples=40)
+@given(where=st.sampled_from(NUMERIC_KEYS),
+       value=st.one_of(bad_number, st.just(None), st.just("fast"), st.just(True), st.just([1.0])))
+def test_validate_rejects_a_value_that_is_not_a_finite_non_negative_number(where, value):
+    section, key = where
+    doc = gpu_document()
+    doc["benchmarks"][section][0][key] = value
+    with pytest.raises(ValueError, match=rf"gpu.json: {section}\[0\]\['{key}'\] must be a finite number >= 0") as info:
+        bench.validate_results(doc, source="gpu.json")
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("value", [None, 32, float("nan")])
+def test_validate_rejects_a_dtype_that_is_not_a_string(value):
+    doc = gpu_document()
+    doc["benchmarks"]["matmul"][0]["dtype"] = value
+    with pytest.raises(ValueError, match=r"matmul\[0\]\['dtype'\] must be a string") as info:
+        bench.validate_results(doc, source="gpu.json")
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("fn", [bench.render_tables, bench.crossover_size, bench.gpu_rungs])
+@pytest.mark.parametrize("doc", [{}, {"schema": "nnfs.bench/1"}, "not a document"], ids=["empty", "bare", "str"])
+def test_readers_reject_invalid_documents_clearly(fn, doc):
+    with pytest.raises(ValueError, match="nnfs.bench results document|provenance is missing") as info:
+        fn(doc)
+    assert raises_here(info)
+
+
+def test_readers_reject_a_nan_in_a_results_document():
+    doc = gpu_document()
+    doc["benchmarks"]["elementwise"][0]["median_s"] = float("nan")
+    for fn in (bench.render_tables, bench.crossover_size, bench.gpu_rungs):
+        with pytest.raises(ValueError, match=r"elementwise\[0\]\['median_s'\] must be a finite number") as info:
+            fn(doc)
+        assert raises_here(info)

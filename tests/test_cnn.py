@@ -8,9 +8,12 @@ checked against a functional PyTorch twin built from our weights: logits, loss
 and the gradient of every parameter.  Reference values are computed in the
 test, never copied from the module.
 
-Our layers raise ValueError where (H + 2p - k) is not a multiple of the stride
-(PyTorch floors instead), so every shape compared with PyTorch is generated
-from the output size backwards and always fits exactly.
+Like PyTorch, the output size is floor((H + 2p - k) / s) + 1: the last
+(H + 2p - k) mod s rows of the padded input are never read and get a zero
+gradient. The shapes compared with PyTorch are drawn freely (size, kernel,
+stride and padding independently), so most of them do not divide evenly.
+MaxPool2d pads with -inf, like F.max_pool2d (ceil_mode=False), and is also
+compared on inputs with ties, -inf and NaN.
 """
 
 from __future__ import annotations
@@ -111,21 +114,43 @@ def pair(v):
 
 @pytest.mark.parametrize("size, kernel, stride, padding, expected", [
     (28, 5, 1, 2, 28), (28, 5, 1, 0, 24), (7, 3, 2, 1, 4), (4, 4, 1, 0, 1), (3, 5, 1, 1, 1), (9, 3, 3, 0, 3),
+    (28, 3, 2, 1, 14), (8, 3, 2, 1, 4), (28, 5, 2, 0, 12), (7, 2, 2, 0, 3), (6, 3, 2, 0, 2), (29, 3, 3, 0, 9),
 ])
 def test_output_size_formula(size, kernel, stride, padding, expected):
     assert output_size(size, kernel, stride, padding, "here") == expected
     assert expected == (size + 2 * padding - kernel) // stride + 1
 
 
-def test_output_size_rejects_a_kernel_that_does_not_fit_or_a_fractional_size():
+def test_output_size_rejects_a_kernel_that_does_not_fit():
     with pytest.raises(ValueError, match=r"somewhere: kernel size 5 is larger than the padded input "
                                          r"\(2 \+ 2\*1 = 4\)") as info:
         output_size(2, 5, 1, 1, "somewhere")
     assert raises_here(info)
-    with pytest.raises(ValueError, match=r"input size 6 with padding 0 and kernel 3 leaves 3, "
-                                         r"not a multiple of the stride 2.*2\.5") as info:
-        output_size(6, 3, 2, 0, "there")
-    assert raises_here(info)
+    assert output_size(2, 4, 3, 1, "fits exactly") == 1
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [
+    (28, 3, 2, 1), (29, 3, 3, 0), (11, 2, 4, 0), (14, 5, 4, 0), (9, 4, 3, 1), (16, 3, 5, 0),
+])
+def test_conv2d_never_reads_the_last_span_mod_stride_rows(size, kernel, stride, padding):
+    """Changing the input rows and columns beyond the last window changes neither output nor gradients."""
+    rng = np.random.default_rng(size * 100 + stride)
+    unread = (size + 2 * padding - kernel) % stride   # rows of the padded input never read
+    lost = max(unread - padding, 0)                   # ... that are pixels of the image
+    conv = make_conv(1, 2, kernel, stride, padding, seed=3)
+    x = rng.standard_normal((1, 1, size, size))
+    out = conv(x)
+    G = rng.standard_normal(out.shape)
+    grad_x = conv.backward(G)
+    x2 = x.copy()
+    if lost:
+        x2[:, :, size - lost:, :] += 1.0
+        x2[:, :, :, size - lost:] += 1.0
+        assert np.all(grad_x[:, :, size - lost:, :] == 0) and np.all(grad_x[:, :, :, size - lost:] == 0)
+    np.testing.assert_array_equal(conv(x2), out)
+    if lost:   # one row more changes the output: exactly ``lost`` rows are unread
+        x2[:, :, size - lost - 1, :] += 1.0
+        assert not np.array_equal(conv(x2), out)
 
 
 # ---------------------------------------------------------------------------
@@ -143,6 +168,9 @@ CONV_CASES = [
     (1, 2, 3, 3, 2, 5, 1, 1),                      # kernel as large as the padded input: 1x1 output
     (2, 1, 6, 6, 2, 5, 1, 2),                      # padding 2 with a 5x5 kernel
     (1, 1, 1, 1, 1, 1, 1, 0),                      # one pixel
+    (2, 2, 8, 8, 3, 3, 2, 1),                      # 8 + 2 - 3 = 7 is odd: the last padded row is unread
+    (1, 2, 7, 6, 2, 5, 2, 0),                      # 7 - 5 = 2 but 6 - 5 = 1: the last image column is unread
+    (1, 1, 9, 10, 2, (4, 3), (3, 4), (1, 2)),      # remainders 1 and 3: one image column unread
 ]
 
 
@@ -157,32 +185,36 @@ def test_conv2d_gradients_match_central_differences(case):
     check_module_gradients(conv, x, rng, f"Conv2d{case}")
 
 
-# (N, C, H, W, kernel, stride)
+# (N, C, H, W, kernel, stride, padding)
 POOL_CASES = [
-    (2, 2, 4, 4, 2, None),                         # the default: stride = kernel
-    (1, 2, 7, 7, 3, 2),                            # overlapping windows (stride < kernel)
-    (2, 1, 5, 5, 2, 1),                            # overlapping, stride 1
-    (2, 1, 6, 5, (2, 3), (2, 1)),                  # non-square kernel and stride
-    (1, 2, 5, 5, 2, 3),                            # stride > kernel: some pixels are never read
-    (1, 3, 6, 9, 3, None),
-    (2, 1, 3, 3, 1, None),                         # a 1x1 window: the identity
+    (2, 2, 4, 4, 2, None, 0),                      # the default: stride = kernel
+    (1, 2, 7, 7, 3, 2, 0),                         # overlapping windows (stride < kernel)
+    (2, 1, 5, 5, 2, 1, 0),                         # overlapping, stride 1
+    (2, 1, 6, 5, (2, 3), (2, 1), 0),               # non-square kernel and stride
+    (1, 2, 5, 5, 2, 3, 0),                         # stride > kernel: some pixels are never read
+    (1, 3, 6, 9, 3, None, 0),
+    (2, 1, 3, 3, 1, None, 0),                      # a 1x1 window: the identity
+    (1, 2, 7, 7, 2, None, 0),                      # 7 = 3*2 + 1: the last row and column are unread
+    (2, 1, 8, 8, 3, 2, 1),                         # the downsampling pool of ResNet: -inf padding
+    (1, 2, 6, 7, (3, 2), (2, 3), (1, 1)),          # padding per axis, remainders 1 and 1
 ]
 
 
-@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "N{}C{}H{}W{}-k{}-s{}".format(*c))
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "N{}C{}H{}W{}-k{}-s{}-p{}".format(*c))
 def test_maxpool2d_gradients_match_central_differences(case):
-    n, c, h, w, kernel, stride = case
+    n, c, h, w, kernel, stride, padding = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
-    pool = MaxPool2d(kernel, stride)
+    pool = MaxPool2d(kernel, stride, padding)
     x = rng.standard_normal((n, c, h, w))  # continuous values: no ties, and no tie within 2*EPS_FD
-    (kh, kw) = pair(kernel)
+    (kh, kw), (ph, pw) = pair(kernel), pair(padding)
     (sh, sw) = pair(stride) if stride is not None else (kh, kw)
     out = pool(x)
-    assert out.shape == (n, c, (h - kh) // sh + 1, (w - kw) // sw + 1)
-    # The forward, computed here window by window.
+    assert out.shape == (n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+    # The forward, computed here window by window over the -inf-padded input.
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
     expected = np.empty(out.shape)
     for i, j in np.ndindex(out.shape[2:]):
-        expected[:, :, i, j] = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].max(axis=(2, 3))
+        expected[:, :, i, j] = x_pad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].max(axis=(2, 3))
     np.testing.assert_array_equal(out, expected)
     check_module_gradients(pool, x, rng, f"MaxPool2d{case}")
     assert pool.parameters() == []
@@ -205,19 +237,19 @@ def test_flatten_gradient_and_shapes():
 # ---------------------------------------------------------------------------
 
 @st.composite
-def axis_cases(draw, max_padding: int):
-    """(size, kernel, stride, padding) along one axis, built from the output size so that it always fits."""
-    out = draw(st.integers(1, 4))
-    kernel = draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3))
-    span = (out - 1) * stride + kernel            # size + 2 * padding
-    padding = draw(st.integers(0, min(max_padding, (span - 1) // 2)))   # leaves size >= 1
-    return span - 2 * padding, kernel, stride, padding
+def axis_cases(draw, pool: bool = False):
+    """(size, kernel, stride, padding) along one axis, drawn independently: (size + 2p - k) mod s is often
+    nonzero. The kernel always fits the padded input; a pool's padding is at most kernel // 2, as torch requires."""
+    kernel = draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 4))
+    padding = draw(st.integers(0, kernel // 2 if pool else 2))
+    size = draw(st.integers(max(1, kernel - 2 * padding), kernel - 2 * padding + 3 * stride + 3))
+    return size, kernel, stride, padding
 
 
 @st.composite
 def conv_cases(draw):
-    (h, kh, sh, ph), (w, kw, sw, pw) = draw(axis_cases(2)), draw(axis_cases(2))
+    (h, kh, sh, ph), (w, kw, sw, pw) = draw(axis_cases()), draw(axis_cases())
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
     seed = draw(st.integers(0, 2**32 - 1))
     return n, c, h, w, o, (kh, kw), (sh, sw), (ph, pw), seed
@@ -268,31 +300,49 @@ def test_conv2d_float32_matches_torch_float64_reference():
 
 @st.composite
 def pool_cases(draw):
-    (h, kh, sh, _), (w, kw, sw, _) = draw(axis_cases(0)), draw(axis_cases(0))
+    (h, kh, sh, ph), (w, kw, sw, pw) = draw(axis_cases(pool=True)), draw(axis_cases(pool=True))
     default_stride = draw(st.booleans())
-    if default_stride:  # stride=None means stride = kernel; rebuild the sizes for it
+    if default_stride:  # stride=None means stride = kernel
         sh, sw = kh, kw
-        h = (draw(st.integers(1, 4)) - 1) * kh + kh
-        w = (draw(st.integers(1, 4)) - 1) * kw + kw
     n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    values = draw(st.sampled_from(["normal", "ties", "specials"]))
     seed = draw(st.integers(0, 2**32 - 1))
-    return n, c, h, w, (kh, kw), None if default_stride else (sh, sw), seed
+    return n, c, h, w, (kh, kw), None if default_stride else (sh, sw), (ph, pw), values, seed
+
+
+def pool_input(rng, shape, values: str) -> np.ndarray:
+    """Continuous values, few distinct values (ties), or ties with -inf and NaN mixed in."""
+    if values == "normal":
+        return rng.standard_normal(shape)
+    x = rng.integers(-1, 2, shape).astype(F64)
+    if values == "specials":
+        x[rng.random(shape) < 0.2] = -np.inf
+        x[rng.random(shape) < 0.1] = np.nan
+    return x
+
+
+def torch_pool_reference(x, G, kernel, stride, padding):
+    x_t = torch.tensor(x, requires_grad=True)
+    out_t = F.max_pool2d(x_t, kernel_size=kernel, stride=stride if stride is not None else kernel,
+                         padding=padding, ceil_mode=False)
+    out_t.backward(torch.from_numpy(G))
+    return out_t.detach().numpy(), x_t.grad.numpy()
 
 
 @given(case=pool_cases())
 def test_maxpool2d_matches_torch(case):
-    n, c, h, w, kernel, stride, seed = case
+    """Output and input gradient equal F.max_pool2d's exactly, with floors, -inf padding, ties, -inf and NaN."""
+    n, c, h, w, kernel, stride, padding, values, seed = case
     rng = np.random.default_rng(seed)
-    pool = MaxPool2d(kernel, stride)
-    x = rng.standard_normal((n, c, h, w))
+    pool = MaxPool2d(kernel, stride, padding)
+    x = pool_input(rng, (n, c, h, w), values)
     out = pool(x)
     G = rng.standard_normal(out.shape)
     grad_x = pool.backward(G)
-    x_t = torch.tensor(x, requires_grad=True)
-    out_t = F.max_pool2d(x_t, kernel_size=kernel, stride=stride if stride is not None else kernel)
-    out_t.backward(torch.from_numpy(G))
-    assert_close(out, out_t.detach().numpy(), RTOL_TORCH, "output")
-    assert_close(grad_x, x_t.grad.numpy(), RTOL_TORCH, "input gradient")
+    out_ref, grad_ref = torch_pool_reference(x, G, kernel, stride, padding)
+    np.testing.assert_array_equal(out, out_ref)   # a max selects, it does not round; NaN where torch has NaN
+    # Where windows overlap, torch may add a pixel's gradients in another order: compare with a tolerance.
+    assert_close(grad_x, grad_ref, RTOL_TORCH, "input gradient")
 
 
 def test_maxpool2d_float32_matches_torch():
@@ -325,6 +375,22 @@ def test_maxpool2d_ties_send_the_gradient_to_one_entry_like_torch():
     x_t = torch.tensor(x, requires_grad=True)
     F.max_pool2d(x_t, 2).backward(torch.from_numpy(G))
     np.testing.assert_array_equal(grad_x, x_t.grad.numpy())
+
+
+def test_maxpool2d_padding_never_wins_even_against_minus_infinity():
+    """A window whose pixels are all -inf still sends its gradient to a pixel (the first), not to the padding."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 2, 5, 6))
+    x[0, 0] = -np.inf
+    x[0, 1, :2, :2] = -np.inf
+    pool = MaxPool2d(3, 2, 1)
+    out = pool(x)
+    G = rng.standard_normal(out.shape)
+    grad_x = pool.backward(G)
+    out_ref, grad_ref = torch_pool_reference(x, G, 3, 2, 1)
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_allclose(grad_x.sum(), G.sum(), rtol=1e-12)  # no gradient lost in the padding
+    assert_close(grad_x, grad_ref, RTOL_TORCH, "input gradient")
 
 
 # ---------------------------------------------------------------------------
@@ -389,30 +455,39 @@ def test_conv2d_kernel_larger_than_padded_input_names_the_sizes():
     assert "kernel size 5 is larger than the padded input (2 + 2*1 = 4)" in message
 
 
-def test_conv2d_non_integer_output_size_names_the_sizes():
-    conv = Conv2d(1, 8, 5, stride=2)
-    with pytest.raises(ValueError) as info:
-        conv(np.zeros((1, 1, 28, 28), np.float32))
-    assert raises_here(info)
-    message = str(info.value)
-    assert "Conv2d(1, 8" in message
-    assert "input size 28 with padding 0 and kernel 5 leaves 23, not a multiple of the stride 2" in message
-    assert "12.5" in message
-    # The height fits, the width does not: the message says which axis.
-    conv = Conv2d(1, 1, 3, stride=(2, 2))
-    with pytest.raises(ValueError, match=r"along the width: input size 6 .* output size 2\.5") as info:
-        conv(np.zeros((1, 1, 5, 6), np.float32))
-    assert raises_here(info)
+@pytest.mark.parametrize("size", [28, 8, 7])
+def test_the_common_downsampling_layers_floor_like_torch(size):
+    """Conv2d(k=3, s=2, p=1) and MaxPool2d(2) on sizes where the stride does not divide the span."""
+    rng = np.random.default_rng(size)
+    conv = make_conv(2, 3, 3, 2, 1, seed=size)
+    x = rng.standard_normal((2, 2, size, size))
+    out = conv(x)
+    assert out.shape == (2, 3, (size + 2 - 3) // 2 + 1, (size + 2 - 3) // 2 + 1)
+    G = rng.standard_normal(out.shape)
+    grad_x = conv.backward(G)
+    for ours, ref, what in zip((out, grad_x, conv.weight.grad, conv.bias.grad), torch_conv_reference(conv, x, G),
+                               ("output", "input gradient", "weight gradient", "bias gradient")):
+        assert_close(ours, ref, RTOL_TORCH, what)
+    pool = MaxPool2d(2)
+    pooled = pool(x)
+    assert pooled.shape == (2, 2, size // 2, size // 2)
+    G = rng.standard_normal(pooled.shape)
+    out_ref, grad_ref = torch_pool_reference(x, G, 2, None, 0)
+    np.testing.assert_array_equal(pooled, out_ref)
+    np.testing.assert_array_equal(pool.backward(G), grad_ref)
 
 
-def test_maxpool2d_rejects_windows_that_do_not_tile_or_fit():
-    with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=2.*input size 7 .* leaves 5.*3\.5") as info:
-        MaxPool2d(2)(np.zeros((1, 8, 7, 7), np.float32))
-    assert raises_here(info)
+def test_maxpool2d_rejects_a_kernel_that_does_not_fit_or_too_much_padding():
     with pytest.raises(ValueError, match=r"MaxPool2d\(kernel_size=3.*kernel size 3 is larger than the padded "
                                          r"input \(2 \+ 2\*0 = 2\)") as info:
         MaxPool2d(3)(np.zeros((1, 1, 2, 5), np.float32))
     assert raises_here(info)
+    with pytest.raises(ValueError, match=r"padding must be at most half the kernel size \(3 // 2 = 1\); "
+                                         r"got 2") as info:
+        MaxPool2d(3, padding=2)
+    assert raises_here(info)
+    with pytest.raises(RuntimeError, match="pad should be at most half"):   # torch refuses it too
+        F.max_pool2d(torch.zeros(1, 1, 5, 5), 3, padding=2)
 
 
 def test_conv2d_rejects_the_wrong_number_of_channels_naming_itself():
@@ -460,10 +535,12 @@ def test_conv2d_rejects_bad_constructor_arguments(kwargs, bad):
     assert repr(kwargs[bad]) in str(info.value)
 
 
-@pytest.mark.parametrize("kernel_size, stride", [(0, None), ((2, 0), None), (2, 0), (2, (0, 1)), (2, -1)])
-def test_maxpool2d_rejects_bad_constructor_arguments(kernel_size, stride):
-    with pytest.raises(ValueError, match=r"(kernel_size|stride) must be an integer >= 1") as info:
-        MaxPool2d(kernel_size, stride)
+@pytest.mark.parametrize("kernel_size, stride, padding", [
+    (0, None, 0), ((2, 0), None, 0), (2, 0, 0), (2, (0, 1), 0), (2, -1, 0), (2, None, -1), (2, None, 1.0),
+])
+def test_maxpool2d_rejects_bad_constructor_arguments(kernel_size, stride, padding):
+    with pytest.raises(ValueError, match=r"(kernel_size|stride|padding) must be an integer >= [01]") as info:
+        MaxPool2d(kernel_size, stride, padding)
     assert raises_here(info)
 
 
@@ -562,3 +639,113 @@ def test_conv_and_pool_run_on_the_backend(xp, dtype, rtol):
         assert get_array_module(ours) is xp, f"{what}: {type(ours)} is not on {xp.__name__}"
         assert ours.dtype == dtype, what
         assert_close(ours, ref, rtol, what)
+
+
+# ---------------------------------------------------------------------------
+# Properties of bad input: wrong shapes, dtypes, empty arrays and NaN
+# ---------------------------------------------------------------------------
+
+LAYERS = {
+    "Conv2d": lambda: Conv2d(2, 3, 3, stride=2, padding=1, dtype=F64),
+    "MaxPool2d": lambda: MaxPool2d(3, 2, 1),
+}
+
+
+@given(layer=st.sampled_from(sorted(LAYERS)), shape=st.lists(st.integers(1, 4), min_size=0, max_size=6)
+       .filter(lambda s: len(s) != 4))
+def test_property_any_non_4d_input_is_a_value_error_naming_nchw(layer, shape):
+    module = LAYERS[layer]()
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, C, H, W\)") as info:
+        module(np.zeros(shape))
+    assert raises_here(info)
+    assert repr(module) in str(info.value) and str(tuple(shape)) in str(info.value)
+
+
+@given(channels=st.integers(0, 6).filter(lambda c: c != 2), n=st.integers(0, 2))
+def test_property_the_wrong_channel_count_names_the_expected_one(channels, n):
+    conv = LAYERS["Conv2d"]()
+    with pytest.raises(ValueError, match=rf"expected 2 input channel\(s\) \(N, 2, H, W\); got {channels} in "
+                                         rf"shape \({n}, {channels}, 5, 5\)") as info:
+        conv(np.zeros((n, channels, 5, 5)))
+    assert raises_here(info)
+
+
+@given(dtype=st.sampled_from([np.int64, np.int32, np.uint8, np.bool_, np.complex128, np.float32, np.float16]))
+def test_property_a_wrong_dtype_names_what_was_expected(dtype):
+    x = np.zeros((1, 2, 5, 5), dtype=dtype)
+    with pytest.raises(ValueError, match=rf"input has dtype {np.dtype(dtype).name} but the weights are "
+                                         r"float64") as info:
+        LAYERS["Conv2d"]()(x)
+    assert raises_here(info)
+    if np.dtype(dtype).kind != "f":
+        with pytest.raises(TypeError, match=rf"expected a floating-point array; got dtype {np.dtype(dtype)}") as info:
+            LAYERS["MaxPool2d"]()(x)
+        assert raises_here(info)
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+@pytest.mark.parametrize("bad", [[[[[0.0]]]], None, 3.0], ids=["nested list", "None", "float"])
+def test_an_input_that_is_not_an_array_is_a_type_error(layer, bad):
+    with pytest.raises(TypeError, match=r"expected an array of shape \(N, C, H, W\)") as info:
+        LAYERS[layer]()(bad)
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_empty_images_fail_with_the_kernel_size_and_an_empty_batch_works_like_torch(layer):
+    module = LAYERS[layer]()
+    with pytest.raises(ValueError, match=r"kernel size 3 is larger than the padded input \(0 \+ 2\*1 = 2\)") as info:
+        module(np.zeros((1, 2, 0, 5)))
+    assert raises_here(info)
+    x = np.zeros((0, 2, 7, 6))                      # no images: an empty batch, as in torch
+    out = module(x)
+    assert out.shape == (0, module(np.zeros((1, 2, 7, 6))).shape[1], 4, 3)
+    module(x)
+    grad = module.backward(np.zeros(out.shape))
+    assert grad.shape == x.shape
+    if layer == "Conv2d":
+        ref = F.conv2d(torch.zeros(0, 2, 7, 6, dtype=torch.float64), torch.from_numpy(module.weight.data),
+                       stride=2, padding=1)
+        assert tuple(ref.shape) == out.shape
+        assert np.all(module.weight.grad == 0) and np.all(module.bias.grad == 0)
+
+
+@given(seed=st.integers(0, 2**32 - 1), frac=st.sampled_from([0.05, 0.3]))
+def test_property_nan_and_inf_propagate_through_conv2d_like_torch(seed, frac):
+    """A layer does not check for NaN (fit() does, at the loss): it propagates NaN and inf exactly as torch."""
+    rng = np.random.default_rng(seed)
+    conv = make_conv(2, 3, 3, 2, 1, seed=seed)
+    x = rng.standard_normal((2, 2, 6, 7))
+    x[rng.random(x.shape) < frac] = np.nan
+    x[rng.random(x.shape) < frac / 2] = np.inf
+    with np.errstate(invalid="ignore"):            # inf * 0 is NaN, and NumPy says so
+        out = conv(x)
+        G = rng.standard_normal(out.shape)
+        grad_x = conv.backward(G)
+    out_ref, gx_ref, gw_ref, _ = torch_conv_reference(conv, x, G)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(out_ref))
+    np.testing.assert_array_equal(np.isnan(conv.weight.grad), np.isnan(gw_ref))
+    finite = np.isfinite(out_ref)
+    np.testing.assert_allclose(out[finite], out_ref[finite], rtol=RTOL_TORCH, atol=RTOL_TORCH * 10)
+    assert np.all(np.isfinite(grad_x)) == np.all(np.isfinite(gx_ref))
+
+
+@given(layer=st.sampled_from(sorted(LAYERS)), extra=st.integers(1, 2), axis=st.integers(0, 3))
+def test_property_backward_with_the_wrong_gradient_shape_names_the_expected_shape(layer, extra, axis):
+    module = LAYERS[layer]()
+    out = module(np.ones((2, 2, 7, 6)))
+    shape = list(out.shape)
+    shape[axis] += extra
+    with pytest.raises(ValueError, match=rf"expected a gradient of the output's shape "
+                                         rf"\({', '.join(map(str, out.shape))}\); got \({', '.join(map(str, shape))}\)"
+                       ) as info:
+        module.backward(np.ones(shape))
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("shape", [(), (5,)])
+def test_flatten_needs_a_batch_axis(shape):
+    with pytest.raises(ValueError, match=r"Flatten: expected an array of shape \(N, \.\.\.\) with at least 2 axes"
+                       ) as info:
+        Flatten()(np.zeros(shape))
+    assert raises_here(info)

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,191 @@ def test_train_data_parallel_rejects_an_unknown_average():
     with pytest.raises(ValueError, match="average") as info:  # checked before the communicator is touched
         train_data_parallel(net, SoftmaxCrossEntropy(), worker.optimizer(net), x, y, 10, 1, comm=None,
                             average="median")
+    assert raises_here(info)
+
+
+# ---------------------------------------------------------------------------
+# Properties of bad input: wrong types, shapes, dtypes, empty arrays and NaN,
+# all refused by nnfs.distributed before any communication
+# ---------------------------------------------------------------------------
+
+NOT_INTS = st.one_of(st.floats(allow_nan=True), st.just(True), st.text(max_size=3), st.none(),
+                     st.just(np.float64(2.0)), st.just([2]))
+
+
+class NoComm:
+    """A one-rank communicator that fails the test if anything is communicated."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def __getattr__(self, name):
+        raise AssertionError(f"communicated ({name}) before the arguments were checked")
+
+
+class OneRank(NoComm):
+    """A one-rank communicator whose collectives do nothing (as MPI.COMM_SELF)."""
+
+    def Barrier(self):
+        pass
+
+    def Allreduce(self, sendbuf, recvbuf, op=None):
+        pass
+
+    def Bcast(self, buffer, root=0):
+        pass
+
+    def allgather(self, value):
+        return [value]
+
+    def allreduce(self, value, op=None):
+        return value
+
+
+@given(bad=NOT_INTS, which=st.sampled_from(["n", "rank", "size"]))
+def test_property_shard_rejects_a_non_integer_naming_the_argument(bad, which):
+    args = {"n": 10, "rank": 0, "size": 2, which: bad}
+    with pytest.raises(TypeError, match=rf"^{which} must be an integer; got ") as info:
+        shard(**args)
+    assert raises_here(info)
+
+
+@given(bad=NOT_INTS, which=st.sampled_from(["n", "batch_size", "steps", "seed"]))
+def test_property_global_batches_rejects_a_non_integer_at_the_call(bad, which):
+    args = {"n": 10, "batch_size": 2, "steps": 3, "seed": 0, which: bad}
+    with pytest.raises(TypeError, match=rf"^{which} must be an integer; got ") as info:
+        global_batches(**args)
+    assert raises_here(info)
+
+
+def _train(x, y, batch_size=4, comm=None):
+    net = worker.model()
+    return train_data_parallel(net, SoftmaxCrossEntropy(), worker.optimizer(net), x, y, batch_size, 1,
+                               comm if comm is not None else NoComm())
+
+
+@given(shape=st.lists(st.integers(0, 3), min_size=0, max_size=1))
+def test_property_train_data_parallel_rejects_x_that_is_not_a_batch_of_rows(shape):
+    x = np.zeros(shape)
+    with pytest.raises(ValueError, match=r"x must have shape \(n, \.\.\.\) with n >= 1") as info:
+        _train(x, np.zeros(shape[:1], dtype=int))
+    assert raises_here(info)
+
+
+def test_train_data_parallel_rejects_an_empty_data_set():
+    with pytest.raises(ValueError, match=r"x must have shape \(n, \.\.\.\) with n >= 1; got \(0, 20\)") as info:
+        _train(np.zeros((0, 20)), np.zeros(0, dtype=int))
+    assert raises_here(info)
+
+
+@given(n_labels=st.integers(0, 30).filter(lambda k: k != 12), extra_axis=st.booleans())
+def test_property_train_data_parallel_needs_one_label_per_row(n_labels, extra_axis):
+    x = np.zeros((12, 20))
+    y = np.zeros((n_labels, 1) if extra_axis else (n_labels,), dtype=int)
+    with pytest.raises(ValueError, match=r"y must have shape \(12,\), one label per row of x") as info:
+        _train(x, y)
+    assert raises_here(info)
+
+
+@given(x_dtype=st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128]),
+       y_dtype=st.sampled_from([np.int64, np.int32, np.uint8, np.float64, np.bool_]))
+def test_property_train_data_parallel_names_the_dtypes_it_expects(x_dtype, y_dtype):
+    x, y = np.zeros((12, 20), dtype=x_dtype), np.zeros(12, dtype=y_dtype)
+    if np.dtype(x_dtype).kind == "f" and np.dtype(y_dtype).kind in "iu":
+        return                                             # a good pair; trained elsewhere
+    with pytest.raises(TypeError, match=r"expected floating-point x and integer y; got "
+                                        rf"{np.dtype(x_dtype)} and {np.dtype(y_dtype)}") as info:
+        _train(x, y)
+    assert raises_here(info)
+
+
+@given(where=st.tuples(st.integers(0, 11), st.integers(0, 19)), bad=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_property_train_data_parallel_rejects_nan_or_inf_in_x(where, bad):
+    x = np.zeros((12, 20))
+    x[where] = bad
+    with pytest.raises(ValueError, match="x must be finite; it contains NaN or infinity") as info:
+        _train(x, np.zeros(12, dtype=int))
+    assert raises_here(info)
+
+
+def test_train_data_parallel_rejects_lists_and_fewer_examples_per_step_than_ranks():
+    with pytest.raises(TypeError, match="x must be an array; got list") as info:
+        _train([[0.0] * 20] * 12, np.zeros(12, dtype=int))
+    assert raises_here(info)
+
+    class ThreeRanks(NoComm):
+        def Get_size(self):
+            return 3
+
+    x, y = worker.problem()
+    with pytest.raises(ValueError, match="batch_size 2 is smaller than the number of ranks 3") as info:
+        _train(x, y, batch_size=2, comm=ThreeRanks())
+    assert raises_here(info)
+
+
+def test_train_data_parallel_on_one_rank_is_ordinary_training_and_logs_every_part(monkeypatch):
+    """With a one-rank communicator, data-parallel training is the plain loop, and the log adds up."""
+    fake_mpi = types.SimpleNamespace(IN_PLACE="IN_PLACE", SUM="SUM")   # MPI is neither needed nor started
+    monkeypatch.setattr(distributed, "mpi", lambda: fake_mpi)
+    x, y = worker.problem()
+    net = worker.model()
+    log = train_data_parallel(net, SoftmaxCrossEntropy(), worker.optimizer(net), x, y, 40, 5, OneRank(),
+                              seed=worker.BATCH_SEED)
+    reference, losses = single_process(40, 5)
+    for p, w in zip(net.parameters(), reference):
+        np.testing.assert_array_equal(p.data, w)
+    np.testing.assert_array_equal(log["loss"], losses)
+    assert log["bytes"] == 8 * sum(w.size for w in reference)
+    for key in ("compute_s", "wait_s", "allreduce_s", "copy_s", "comm_s"):
+        assert len(log[key]) == 5 and min(log[key]) >= 0, key
+    parts = np.add(np.add(log["wait_s"], log["allreduce_s"]), log["copy_s"])
+    assert np.all(parts <= np.array(log["comm_s"]) + 1e-9)   # the three parts lie within comm_s
+
+
+@pytest.mark.parametrize("weight", [0.0, -0.5, float("nan"), float("inf"), "0.5", None])
+def test_allreduce_gradients_rejects_a_weight_that_is_not_a_positive_number(weight):
+    with pytest.raises(ValueError, match=r"weight must be a finite number > 0 \(\|B_r\| / \|B\|\)") as info:
+        distributed.allreduce_gradients(worker.model().parameters(), NoComm(), weight)
+    assert raises_here(info)
+
+
+def test_allreduce_gradients_needs_at_least_one_parameter():
+    with pytest.raises(ValueError, match="expected at least one Parameter; got none") as info:
+        distributed.allreduce_gradients([], NoComm(), 0.5)
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("sizes, repeats, error, match", [
+    ([], 5, ValueError, "expected at least one size"),
+    ([4, 0], 5, ValueError, "every size must be >= 1; got 0"),
+    ([4, 2.5], 5, TypeError, "every size must be an integer; got 2.5"),
+    ([4], 0, ValueError, "repeats must be >= 1; got 0"),
+    ([4], 1.0, TypeError, "repeats must be an integer; got 1.0"),
+])
+def test_allreduce_times_checks_its_arguments_before_communicating(sizes, repeats, error, match):
+    with pytest.raises(error, match=match) as info:
+        distributed.allreduce_times(NoComm(), sizes, repeats)
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: distributed.make_mlp(0), ValueError, "hidden must be >= 1; got 0"),
+    (lambda: distributed.make_mlp(12.0), TypeError, "hidden must be an integer; got 12.0"),
+    (lambda: distributed.load_training_subset(0), ValueError, r"n must lie in 1..60000 \(the training images\)"),
+    (lambda: distributed.load_training_subset(60_001), ValueError, "n must lie in 1..60000"),
+    (lambda: distributed.load_training_subset(float("nan")), TypeError, "n must be an integer; got nan"),
+    (lambda: mpirun(["-c", "pass"], n=0), ValueError, r"n \(the number of ranks\) must be >= 1; got 0"),
+    (lambda: mpirun(["-c", "pass"], n=2.0), TypeError, "n must be an integer; got 2.0"),
+    (lambda: mpirun("-c pass"), TypeError, "args must be a list of strings"),
+    (lambda: mpirun(["-n", 3]), TypeError, "args must be a list of strings"),
+], ids=["hidden 0", "hidden float", "subset 0", "subset too big", "subset nan", "ranks 0", "ranks float",
+        "args str", "args int"])
+def test_the_helpers_name_what_they_expected(call, error, match):
+    with pytest.raises(error, match=match) as info:
+        call()
     assert raises_here(info)
 
 

@@ -334,3 +334,118 @@ def test_numba_matmul_on_cupy_device_arrays(cupy, numba_cuda, matmul):
     C = matmul(cupy.asarray(A), cupy.asarray(B))
     assert hasattr(C, "__cuda_array_interface__")
     assert_float32_product_close(cupy.asnumpy(cupy.asarray(C)), A, B)
+
+
+# ---------------------------------------------------------------------------
+# Bad input, empties and NaNs (hypothesis): errors raised by nnfs.kernels
+# ---------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from helpers import raised_by_module  # noqa: E402
+
+raises_here = raised_by_module("nnfs.kernels")
+ALL_NUMBA = [K.matmul_naive_numba, K.matmul_tiled_numba]
+small = st.integers(0, 5)
+other_dtypes = st.sampled_from([np.float64, np.float16, np.int32, np.int64, np.bool_, np.complex64])
+
+
+@settings(max_examples=40)
+@given(matmul=st.sampled_from(ALL_NUMBA), m=small, k=small, k2=small, n=small)
+def test_numba_matmul_names_both_shapes_when_the_inner_sizes_differ(matmul, m, k, k2, n):
+    if k == k2:
+        k2 += 1
+    A, B = np.ones((m, k), np.float32), np.ones((k2, n), np.float32)
+    with pytest.raises(ValueError, match=rf"matmul: A is \({m}, {k}\) but B is \({k2}, {n}\); need \(M, K\) and \(K, N\)") as info:
+        matmul(A, B)
+    assert raises_here(info)
+
+
+@settings(max_examples=40)
+@given(matmul=st.sampled_from(ALL_NUMBA),
+       a_shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3),
+       b_shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3))
+def test_numba_matmul_rejects_what_is_not_a_pair_of_matrices(matmul, a_shape, b_shape):
+    if len(a_shape) == 2 and len(b_shape) == 2:
+        a_shape = a_shape + (1,)
+    with pytest.raises(ValueError, match="need \\(M, K\\) and \\(K, N\\)") as info:
+        matmul(np.ones(a_shape, np.float32), np.ones(b_shape, np.float32))
+    assert raises_here(info)
+
+
+@settings(max_examples=40)
+@given(matmul=st.sampled_from(ALL_NUMBA), dtype=other_dtypes, which=st.sampled_from(["A", "B", "out"]))
+def test_numba_matmul_names_the_argument_of_the_wrong_dtype(matmul, dtype, which):
+    arrays = {"A": np.ones((2, 3), np.float32), "B": np.ones((3, 4), np.float32), "out": np.zeros((2, 4), np.float32)}
+    arrays[which] = arrays[which].astype(dtype)
+    with pytest.raises(ValueError, match=f"matmul: {which} must be float32; got {np.dtype(dtype)}") as info:
+        matmul(arrays["A"], arrays["B"], out=arrays["out"])
+    assert raises_here(info)
+
+
+@pytest.mark.parametrize("fn, args, name", [
+    (K.matmul_naive_numba, ([[1.0]], np.ones((1, 1), np.float32)), "A"),
+    (K.matmul_tiled_numba, (np.ones((1, 1), np.float32), 2.0), "B"),
+    (K.bias_relu_numba, ([[1.0, 2.0]], np.ones(2, np.float32)), "x"),
+    (K.bias_relu_numba, (np.ones((1, 2), np.float32), (0.0, 0.0)), "b"),
+], ids=["matmul-list", "matmul-scalar", "bias-relu-list", "bias-relu-tuple"])
+def test_numba_kernels_reject_what_is_not_an_array(fn, args, name):
+    with pytest.raises(TypeError, match=f"{name} must be a float32 array \\(NumPy, numba or CuPy\\)") as info:
+        fn(*args)
+    assert raises_here(info)
+
+
+@settings(max_examples=30)
+@given(x_shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+       b_shape=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4))
+def test_numba_bias_relu_names_the_shapes_it_needs(x_shape, b_shape):
+    if len(x_shape) == 2 and b_shape == (x_shape[1],):
+        b_shape = (x_shape[1] + 1,)
+    with pytest.raises(ValueError, match=r"bias_relu: x must be \(N, D\) and b \(D,\); got") as info:
+        K.bias_relu_numba(np.ones(x_shape, np.float32), np.ones(b_shape, np.float32))
+    assert raises_here(info)
+
+
+@settings(max_examples=20)
+@given(dtype=other_dtypes, which=st.sampled_from(["x", "b", "out"]))
+def test_numba_bias_relu_names_the_argument_of_the_wrong_dtype(dtype, which):
+    arrays = {"x": np.ones((2, 3), np.float32), "b": np.ones(3, np.float32), "out": np.zeros((2, 3), np.float32)}
+    arrays[which] = arrays[which].astype(dtype)
+    with pytest.raises(ValueError, match=f"bias_relu: {which} must be float32; got {np.dtype(dtype)}") as info:
+        K.bias_relu_numba(arrays["x"], arrays["b"], out=arrays["out"])
+    assert raises_here(info)
+
+
+@settings(max_examples=15)
+@given(matmul=st.sampled_from(ALL_NUMBA), m=small, k=small, n=small)
+def test_numba_matmul_of_empty_matrices_is_numpys_empty_or_zero_product(numba_cuda, matmul, m, k, n):
+    if m * n and k:  # only shapes with an empty side: M = 0, N = 0 or K = 0
+        k = 0
+    A, B = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+    got = matmul(A, B)
+    assert got.shape == (m, n) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, A @ B)  # zeros when K = 0
+
+
+@settings(max_examples=10)
+@given(d=st.integers(0, 4))
+def test_numba_bias_relu_of_no_rows_is_empty(numba_cuda, d):
+    out = K.bias_relu_numba(np.ones((0, d), np.float32), np.ones(d, np.float32))
+    assert out.shape == (0, d) and out.dtype == np.float32
+
+
+@settings(max_examples=10)
+@given(matmul=st.sampled_from(ALL_NUMBA), shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)),
+       where=st.tuples(st.integers(0, 3), st.integers(0, 3)), value=st.sampled_from([np.nan, np.inf]))
+def test_numba_matmul_spreads_a_nan_or_infinity_as_numpy_does(numba_cuda, matmul, shape, where, value):
+    m, k, n = shape
+    A = np.ones((m, k), np.float32)
+    A[where[0] % m, where[1] % k] = value
+    B = np.ones((k, n), np.float32)
+    got = matmul(A, B)
+    with np.errstate(invalid="ignore"):  # BLAS may raise the flag in its own padding
+        want = K.matmul_reference(A, B)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[~np.isnan(want)], want[~np.isnan(want)])

@@ -110,11 +110,141 @@ def test_optimizer_updates_a_model_through_its_parameters(backend):
 
 
 def test_adamw_default_weight_decay_matches_torch_default():
-    assert AdamW([Parameter(np.zeros(2))]).weight_decay == torch.optim.AdamW([torch.zeros(2)]).defaults["weight_decay"]
-    opt = Adam([Parameter(np.zeros(2))])
+    ours = AdamW([Parameter(np.zeros(2))]).param_groups[0]["weight_decay"]
+    assert ours == torch.optim.AdamW([torch.zeros(2)]).defaults["weight_decay"]
+    group = Adam([Parameter(np.zeros(2))]).param_groups[0]
     t_defaults = torch.optim.Adam([torch.zeros(2)]).defaults
-    assert (opt.lr, (opt.beta1, opt.beta2), opt.eps, opt.weight_decay) == (
-        t_defaults["lr"], t_defaults["betas"], t_defaults["eps"], t_defaults["weight_decay"])
+    for key in ("lr", "betas", "eps", "weight_decay"):
+        assert group[key] == t_defaults[key], key
+
+
+# ---------------------------------------------------------------------------
+# Parameter groups
+# ---------------------------------------------------------------------------
+
+# name -> (ours, torch's, constructor defaults, the two groups' own settings)
+GROUP_CONFIGS = {
+    "sgd-momentum": (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9),
+                     [dict(lr=0.05, weight_decay=0.1), dict(momentum=0.5)]),
+    "adam": (Adam, torch.optim.Adam, dict(lr=0.05),
+             [dict(lr=0.01, weight_decay=0.2), dict(betas=(0.8, 0.99))]),
+    "adamw": (AdamW, torch.optim.AdamW, dict(lr=0.05, weight_decay=0.01),
+              [dict(lr=0.01, weight_decay=0.3), dict(eps=1e-3)]),
+}
+
+
+def _two_groups(params, settings):
+    return [{"params": params[:2], **settings[0]},
+            {"params": params[2:], **settings[1]}]
+
+
+@pytest.mark.parametrize("config", list(GROUP_CONFIGS))
+def test_parameter_groups_match_torch(config):
+    """Two groups with different lr and weight decay, step by step, float64."""
+    ours_cls, torch_cls, defaults, settings = GROUP_CONFIGS[config]
+    rng = np.random.default_rng(20 + list(GROUP_CONFIGS).index(config))
+    start = [rng.standard_normal(shape) for shape in SHAPES]
+    params = [Parameter(a.copy()) for a in start]
+    t_params = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+    opt = ours_cls(_two_groups(params, settings), **defaults)
+    t_opt = torch_cls(_two_groups(t_params, settings), **defaults,
+                      foreach=False)
+    for ours, ref in zip(opt.param_groups, t_opt.param_groups):
+        for key in ("lr", "weight_decay"):
+            assert ours[key] == ref[key]
+    for step in range(N_STEPS):
+        grads = [rng.standard_normal(shape) for shape in SHAPES]
+        for p, t, g in zip(params, t_params, grads):
+            p.grad[...] = g
+            t.grad = torch.tensor(g.copy())
+        opt.step()
+        t_opt.step()
+        for k, (p, t, a0) in enumerate(zip(params, t_params, start)):
+            ref = t.detach().numpy()
+            np.testing.assert_allclose(p.data - a0, ref - a0, rtol=1e-12,
+                                       atol=1e-15,
+                                       err_msg=f"step {step + 1}, param {k}")
+
+
+def test_parameter_groups_really_differ():
+    """The groups' settings reach the update: the test above is not vacuous."""
+    ours_cls, _, defaults, settings = GROUP_CONFIGS["adamw"]
+    start = [np.ones(shape) for shape in SHAPES]
+    moved = []
+    for groups in (True, False):
+        params = [Parameter(a.copy()) for a in start]
+        opt = ours_cls(_two_groups(params, settings) if groups else params,
+                       **defaults)
+        for p in params:
+            p.grad[...] = 1.0
+        opt.step()
+        moved.append(np.concatenate([(a - p.data).ravel()
+                                     for p, a in zip(params, start)]))
+    assert not np.allclose(moved[0], moved[1])
+
+
+def test_parameter_groups_fill_in_defaults_and_keep_lr_property():
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros(3))
+    opt = SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1,
+              momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.9]
+    assert opt.params == [a, b] and opt.lr == 0.1
+    opt.lr = 0.01                            # sets every group
+    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.01]
+    plain = SGD([a, b], lr=0.1)              # an iterable of Parameters
+    assert len(plain.param_groups) == 1
+    assert plain.param_groups[0]["params"] == [a, b]
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW])
+def test_a_parameter_in_two_groups_is_refused(cls):
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros(3))
+    with pytest.raises(ValueError, match="twice") as info:
+        cls([{"params": [a, b]}, {"params": [a]}], lr=0.1)
+    assert raises_here(info)
+    with pytest.raises(ValueError, match="twice"):
+        cls([a, a], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "groups, error, words",
+    [
+        ([{"lr": 0.1}], ValueError, "needs the key 'params'"),
+        ([{"params": [], "momentun": 0.9}], ValueError, "momentun"),
+        ([{"params": [np.zeros(2)]}], TypeError, "expected Parameters"),
+        ([{"params": []}], ValueError, "no parameters"),
+        ([{"params": [Parameter(np.zeros(1))], "lr": -1.0}], ValueError,
+         "lr must be"),
+        ([{"params": [Parameter(np.zeros(1))], "momentum": 2.0}],
+         ValueError, "momentum must be"),
+    ],
+)
+def test_bad_parameter_groups_are_refused(groups, error, words):
+    with pytest.raises(error, match=words) as info:
+        SGD(groups, lr=0.1)
+    assert raises_here(info)
+
+
+def test_cosine_schedule_scales_each_group_from_its_own_base_lr():
+    a, b = Parameter(np.zeros(1)), Parameter(np.zeros(1))
+    opt = SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.02}],
+              lr=0.1)
+    sched = CosineSchedule(opt, total_steps=10, warmup_steps=2)
+    assert sched.base_lrs == [0.1, 0.02]
+    # torch's LambdaLR with the same multiplier is the reference
+    t_opt = torch.optim.SGD([{"params": [torch.zeros(1)], "lr": 0.1},
+                             {"params": [torch.zeros(1)], "lr": 0.02}])
+    t_sched = torch.optim.lr_scheduler.LambdaLR(
+        t_opt, lambda k: closed_form_lr(k, 1.0, 10, 2, 0.0))
+    for _ in range(12):
+        ours = [g["lr"] for g in opt.param_groups]
+        ref = [g["lr"] for g in t_opt.param_groups]
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-18)
+        opt.step()
+        sched.step()
+        t_opt.step()
+        t_sched.step()
 
 
 # ---------------------------------------------------------------------------
@@ -185,17 +315,20 @@ def test_base_optimizer_step_is_abstract():
 # ---------------------------------------------------------------------------
 
 
-def closed_form_lr(t: int, base: float, total: int, warmup: int, min_lr: float) -> float:
-    """The lr for optimiser step t = 0, 1, ..., total - 1, written out again from the chapter.
+def closed_form_lr(t: int, base: float, total: int, warmup: int,
+                   min_lr: float) -> float:
+    """The lr of optimiser step t, written out again from the chapter.
 
-    Warm-up: base·(t+1)/W for the first W steps, so the last warm-up step uses base.
-    Then eq. (eq-cosine), α = α_min + ½(α₀ − α_min)(1 + cos(πs/T)), with T = total − W
-    steps after the warm-up and s = t + 1 − W = 1, ..., T: the last step uses α_min.
+    Warm-up: base·(t+1)/W for the first W steps, so the last warm-up step
+    uses base.  Then eq. (eq-cosine), α_t = α_min + ½(α₀ − α_min)(1 +
+    cos(π(t − W)/(T − W))) for W <= t <= T, and α_min after that: the
+    first step after the warm-up uses base, the last one (t = T − 1) is
+    still above α_min, which is reached after the final step.
     """
     if t < warmup:
         return base * (t + 1) / warmup
-    s, T = min(t + 1 - warmup, total - warmup), total - warmup
-    return min_lr + (base - min_lr) * (1 + math.cos(math.pi * s / T)) / 2
+    s = min(t, total) - warmup
+    return min_lr + (base - min_lr) * (1 + math.cos(math.pi * s / (total - warmup))) / 2
 
 
 def lrs_seen(base, total, warmup, min_lr, extra=0):
@@ -241,17 +374,19 @@ def test_cosine_schedule_shape(case):
     assert all(lr <= base + tol for lr in seen)
     decay = np.array(seen[max(warmup - 1, 0):])
     assert np.all(np.diff(decay) <= tol)  # monotone non-increasing after warm-up
-    assert seen[total - 1] == pytest.approx(min_lr, rel=1e-12, abs=tol)  # the last step uses min_lr
-    assert all(lr == pytest.approx(min_lr, rel=1e-12, abs=tol) for lr in seen[total - 1:])  # and it stays there
+    if min_lr < base:  # the last step still learns: no step is wasted at min_lr
+        assert seen[total - 1] > min_lr + tol
+    assert all(lr == pytest.approx(min_lr, rel=1e-12, abs=tol) for lr in seen[total:])  # then it stays there
     assert all(lr >= min_lr - tol for lr in seen[warmup:])
+    assert seen[warmup] == pytest.approx(base, rel=1e-12)  # the cosine starts at base
     if total - warmup >= 2 and min_lr < base:
-        assert min_lr < seen[warmup] < base  # a real cosine, not a step down
+        assert min_lr < seen[warmup + 1] < base  # a real cosine, not a step down
 
 
 @pytest.mark.parametrize("total, min_lr", [(10, 0.0), (25, 1e-3)])
 def test_cosine_schedule_without_warmup_matches_torch(total, min_lr):
-    """torch's CosineAnnealingLR gives eq. (eq-cosine) after k scheduler steps, k = 0..T; ours uses
-    k = t + 1 for optimiser step t (so that the last of the T steps uses min_lr)."""
+    """torch's CosineAnnealingLR gives eq. (eq-cosine) after k scheduler steps, k = 0..T; so does
+    ours for optimiser step k (so that min_lr is reached after the last of the T steps)."""
     base = 0.1
     t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
     t_sched = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=total, eta_min=min_lr)
@@ -260,7 +395,7 @@ def test_cosine_schedule_without_warmup_matches_torch(total, min_lr):
         t_opt.step()
         t_sched.step()
         reference.append(t_opt.param_groups[0]["lr"])
-    np.testing.assert_allclose(lrs_seen(base, total, 0, min_lr), reference[1:], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(lrs_seen(base, total, 0, min_lr, extra=1), reference, rtol=1e-10, atol=1e-15)
 
 
 @pytest.mark.parametrize(
@@ -307,3 +442,20 @@ def test_cosine_schedule_drives_adam_like_torch_lambda_lr():
         t_opt.step()
         t_sched.step()
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=RTOL, atol=0)
+
+
+@given(schedules())
+def test_cosine_lr_at_is_the_chapter_equation(case):
+    """lr_at(t) against eq. (eq-cosine) for every t, including t >= T."""
+    total, warmup, base, min_lr = case
+    opt = SGD([Parameter(np.zeros(1))], lr=base)
+    sched = CosineSchedule(opt, total_steps=total, warmup_steps=warmup,
+                           min_lr=min_lr)
+    for t in range(total + 3):
+        expected = closed_form_lr(t, base, total, warmup, min_lr)
+        assert sched.lr_at(t) == pytest.approx(expected, rel=1e-12,
+                                               abs=1e-15 * base)
+    assert sched.lr_at(total) == pytest.approx(min_lr, abs=1e-15 * base)
+    if warmup:
+        assert sched.lr_at(warmup - 1) == pytest.approx(base, rel=1e-12)
+    assert sched.lr_at(warmup) == pytest.approx(base, rel=1e-12)

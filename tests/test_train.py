@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import sklearn.metrics
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -425,3 +426,103 @@ def test_load_missing_file(tmp_path):
         load(Sequential(Linear(4, 3)), path)
     assert raises_here(info)
     assert str(path) in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# Host-device synchronisation, NaN logits, and bad inputs
+# ---------------------------------------------------------------------------
+
+
+class NoSync(np.ndarray):
+    """An array that fails if anything copies its values to the host as a
+    Python number: on a GPU each such copy waits for the device."""
+
+    def _sync(self, *args):
+        raise AssertionError("a host-device sync inside the epoch")
+
+    __float__ = __int__ = __bool__ = __index__ = item = tolist = _sync
+
+
+class DeviceLike(Module):
+    """Wraps a model: its logits come out as NoSync arrays."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).view(NoSync)
+
+    def backward(self, grad_out):
+        return self.model.backward(np.asarray(grad_out))
+
+
+class DeviceLoss(Module):
+    """SoftmaxCrossEntropy whose loss stays an array, as it does on a GPU."""
+
+    def __init__(self):
+        self.inner = SoftmaxCrossEntropy()
+
+    def forward(self, logits, labels):
+        self.inner(np.asarray(logits), labels)
+        probs, rows = self.inner.probs, self.inner.rows
+        loss = -np.log(probs[rows, labels]).mean()
+        return np.asarray(loss).view(NoSync)      # a 0-d array
+
+    def backward(self, grad_out=1.0):
+        return self.inner.backward(grad_out)
+
+
+def test_fit_makes_no_host_sync_within_an_epoch():
+    x, y = blobs(60)
+    model = mlp(8, 16, 3, seed=0)
+    history = fit(DeviceLike(model), DeviceLoss(),
+                  SGD(model.parameters(), lr=0.1), x, y, epochs=2,
+                  batch_size=10, rng=np.random.default_rng(0),
+                  progress=False)
+    plain = mlp(8, 16, 3, seed=0)
+    expected = fit(plain, SoftmaxCrossEntropy(),
+                   SGD(plain.parameters(), lr=0.1), x, y, epochs=2,
+                   batch_size=10, rng=np.random.default_rng(0),
+                   progress=False)
+    for key in ("train_loss", "train_accuracy"):
+        np.testing.assert_allclose(history.series(key)[1],
+                                   expected.series(key)[1], rtol=1e-6)
+
+
+def test_fit_finds_a_nan_loss_at_the_end_of_the_epoch_on_a_device():
+    """With device losses the check is deferred, but names the first bad
+    step: epoch 2, step 2, although steps 3 and 4 are NaN too."""
+    x, y = blobs(40)
+    model = Sequential(mlp(8, 16, 3, seed=0), PoisonAt(6))
+    with pytest.raises(FloatingPointError, match=r"epoch 2, step 2\b") as info:
+        fit(DeviceLike(model), DeviceLoss(), SGD(model.parameters(), lr=0.1),
+            x, y, epochs=3, batch_size=10, rng=np.random.default_rng(0),
+            progress=False)
+    assert raises_here(info)
+    assert "nan" in str(info.value)
+
+
+def test_nan_logits_give_a_nan_loss_and_fit_names_the_step():
+    """The loss returns NaN for NaN logits, as torch does (no check, so no
+    GPU sync in the loss); fit is where a NaN loss stops training."""
+    logits = np.ones((4, 3), dtype=np.float32)
+    logits[2, 1] = np.nan
+    labels = np.array([0, 1, 2, 0])
+    value = SoftmaxCrossEntropy()(logits, labels)
+    assert math.isnan(value)
+    assert math.isnan(torch.nn.functional.cross_entropy(
+        torch.tensor(logits), torch.tensor(labels)).item())
+
+    class NaNLogits(Module):
+        def forward(self, x):
+            return x[:, :3] * np.float32(np.nan)
+
+        def backward(self, grad_out):
+            return grad_out
+
+    x, y = blobs(20)
+    model = Sequential(mlp(8, 4, 3, seed=0), NaNLogits())
+    with pytest.raises(FloatingPointError,
+                       match=r"loss became nan at epoch 1, step 1\b"):
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+            x, y, epochs=1, batch_size=10, progress=False)
