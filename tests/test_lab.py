@@ -235,6 +235,18 @@ def test_stub_is_nbgraders_and_names_the_function():
     assert labtool.solution(source) == tangle.strip_solution_markers(source)
 
 
+def test_a_long_stub_message_is_wrapped_to_the_page_column():
+    name = "ALongClassName"   # one line would be 91 characters
+    source = (f"class {name}:\n    def a_long_method_name(self):\n"
+              "        ### BEGIN SOLUTION\n        return 1\n"
+              "        ### END SOLUTION\n")
+    named = labtool.stub(source)
+    assert max(map(len, named.split("\n"))) <= tangle.MAX_CODE_WIDTH
+    assert (f'        raise NotImplementedError(\n            "{name}.'
+            'a_long_method_name: your code goes here")') in named
+    compile(named, "stub", "exec")
+
+
 @pytest.mark.parametrize("source,message", [
     ("### BEGIN SOLUTION\nx = 1\n", "never closed"),
     ("x = 1\n### END SOLUTION\n", "without a '### BEGIN SOLUTION'"),

@@ -443,6 +443,18 @@ def test_code_wider_than_the_column_is_found_and_prose_is_not(tmp_path: Path):
     assert len(expected) == 3
 
 
+def test_a_literalinclude_is_checked_line_by_line(tmp_path: Path):
+    (tmp_path / "book" / "jobs").mkdir(parents=True)
+    script = tmp_path / "book" / "jobs" / "run.sh"
+    script.write_text("#!/bin/bash\n" + "echo " + "x" * 90 + "\necho fits\n")
+    path = tmp_path / "book" / "chapter.md"
+    path.write_text("# T\n\n```{literalinclude} jobs/run.sh\n"
+                    ":language: bash\n```\n")
+    found = tangle.wide_code_lines(path, tmp_path)
+    assert found == ["book/jobs/run.sh:2: code line of 95 characters "
+                     "(at most 80), shown by book/chapter.md"]
+
+
 def test_check_fails_on_a_too_wide_code_line(project: Path):
     tangle.write(project)
     assert run_cli(project, "--check").returncode == 0

@@ -103,22 +103,31 @@ def wide_code(page_html: str, limit: int = MAX_CODE_WIDTH) -> list[str]:
 
 
 def repeated_streams(notebook: dict) -> list[str]:
-    """Problems with the printed output of an executed notebook (nbformat 4 JSON)."""
+    """Printed output that an executed notebook (nbformat 4 JSON) repeats.
+
+    A stream whose text another stream already printed, in an earlier cell
+    or in the same one, is a defect a reader of the downloaded notebook sees
+    twice.  A cell's stdout split into several outputs is not: a glued value
+    between two prints does that, and the page shows the parts as one.
+    """
     problems: list[str] = []
     first_cell: dict[str, int] = {}
     code_cells = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
     for number, cell in enumerate(code_cells, 1):
-        streams: dict[str, int] = {}
+        seen_here: set[str] = set()
         for output in cell.get("outputs", []):
             if output.get("output_type") != "stream":
                 continue
-            streams[output.get("name")] = streams.get(output.get("name"), 0) + 1
             text = "".join(output.get("text", "")).strip()
-            if text and first_cell.setdefault(text, number) != number:
+            if not text:
+                continue
+            if text in seen_here:
+                problems.append(f"code cell {number} prints the same output twice: "
+                                f"{text[:60]!r}")
+            elif first_cell.setdefault(text, number) != number:
                 problems.append(f"code cell {number} repeats the printed output of "
                                 f"code cell {first_cell[text]}: {text[:60]!r}")
-        problems += [f"code cell {number} has its {name} in {count} separate outputs"
-                     for name, count in streams.items() if count > 1]
+            seen_here.add(text)
     return problems
 
 

@@ -154,8 +154,12 @@ def stub(source: str, named: bool = True) -> str:
             owner = next(owners)
             for stub_line in STUB.split("\n"):
                 if named and stub_line.startswith("raise"):
-                    stub_line = (f'raise NotImplementedError("{owner}: '
-                                 'your code goes here")')
+                    message = f'"{owner}: your code goes here"'
+                    stub_line = f"raise NotImplementedError({message})"
+                    if len(indent + stub_line) > tangle.MAX_CODE_WIDTH:
+                        # the page's column: the message on a line of its own
+                        stub_line = ("raise NotImplementedError(\n"
+                                     f"{indent}    {message})")
                 out.append(indent + stub_line)
             inside = True
         elif marker == tangle.END_SOLUTION:

@@ -316,6 +316,18 @@ _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(\S*)")
 _CODE_DIRECTIVES = ("{code-cell}", "{code-block}", "{code}", "{sourcecode}")
 
 
+def _wide_included(chapter: Path, fence: str, root: Path, limit: int) -> list[str]:
+    """The wide lines of the file that a ``{literalinclude}`` fence shows."""
+    target = (chapter.parent / fence.split("}", 1)[1].strip()).resolve()
+    if not target.is_file():
+        return []  # Sphinx reports a missing file itself
+    rel = target.relative_to(root.resolve()).as_posix()
+    lines = target.read_text(encoding="utf-8").split("\n")
+    return [f"{rel}:{n}: code line of {len(text)} characters (at most {limit}), "
+            f"shown by {chapter.relative_to(root).as_posix()}"
+            for n, text in enumerate(lines, 1) if len(text) > limit]
+
+
 def wide_code_lines(path: Path, root: Path, limit: int = MAX_CODE_WIDTH) -> list[str]:
     """``file:line: ...`` for every line of code in a chapter wider than ``limit``.
 
@@ -333,6 +345,8 @@ def wide_code_lines(path: Path, root: Path, limit: int = MAX_CODE_WIDTH) -> list
             continue
         if match and not (stack and stack[-1][1]):
             info = match.group(3)
+            if info == "{literalinclude}":  # the page shows the whole file
+                found += _wide_included(path, line, root, limit)
             holds_code = not info.startswith("{") or info in _CODE_DIRECTIVES
             stack.append((match.group(2), holds_code))
             options = ":" if holds_code and info.startswith("{") else ""
