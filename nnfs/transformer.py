@@ -561,7 +561,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-# %% book/05_transformer.md:L1063
+# %% book/05_transformer.md:L1067
 def decay_groups(model: Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: decay the matrices, not the vectors.
 
@@ -577,7 +577,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1115
+# %% book/05_transformer.md:L1119
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 
