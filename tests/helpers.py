@@ -20,6 +20,19 @@ def raised_by_module(module: str):
     return functools.partial(raised_by, module=module)
 
 
+def assert_each_names_itself(cases, module: str) -> None:
+    """Every ``(description, call, words)`` in ``cases`` raises a TypeError or
+    ValueError from ``module``'s own code whose message holds every word."""
+    import pytest
+
+    for description, call, words in cases:
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        assert raised_by(info, module), (description, info.traceback[-1])
+        for word in words:
+            assert word in str(info.value), (description, str(info.value))
+
+
 def numerical_grad(f, arr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the scalar f() with respect to every entry of ``arr`` (perturbed in place)."""
     grad = np.zeros_like(arr, dtype=np.float64)
