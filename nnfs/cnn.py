@@ -90,7 +90,9 @@ class Conv2d(Module):
     for ReLU; bias: Parameter (out_channels,), zeros (PyTorch's shapes).
     kernel_size, stride and padding are ints or (h, w) pairs; padding adds
     zeros on both sides. The output size is floor((H + 2p - k) / s) + 1, as
-    in PyTorch (eq. eq-conv-size).
+    in PyTorch (eq. eq-conv-size). input_grad=False, for a first layer
+    whose input is the data, skips the input's gradient (as in Linear):
+    backward then returns None.
     Raises ValueError for an input that is not 4-D, the wrong number of
     input channels, a dtype other than the weights', or a kernel larger
     than the padded input.
@@ -98,8 +100,9 @@ class Conv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size,
                  stride=1, padding=0, rng: np.random.Generator | None = None,
-                 dtype=np.float32):
+                 dtype=np.float32, input_grad: bool = True):
         rng = rng if rng is not None else np.random.default_rng()
+        self.input_grad = input_grad
         for label, count in (("in_channels", in_channels),
                              ("out_channels", out_channels)):
             if not _is_int(count) or count < 1:
@@ -148,7 +151,7 @@ class Conv2d(Module):
 
     def backward(self, grad_out):
         """grad_out: (N, out_channels, H_out, W_out) -> gradient w.r.t. the
-        input, (N, in_channels, H, W)."""
+        input, (N, in_channels, H, W), or None if input_grad is False."""
         if self.cols is None:
             raise RuntimeError(f"{self.name}: backward() called before "
                                "forward()")
@@ -162,6 +165,8 @@ class Conv2d(Module):
         g = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)   # G, like Y_mat
         self.weight.grad += (g @ self.cols.T).reshape(self.weight.data.shape)
         self.bias.grad += g.sum(axis=1)
+        if not self.input_grad:
+            return None
         w_mat = self.weight.data.reshape(o, -1)
         grad_cols = (w_mat.T @ g).reshape(c, kh, kw, n, oh, ow)
         grad_pad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw),
@@ -178,7 +183,7 @@ class Conv2d(Module):
         return self.name
 
 
-# %% book/06_projects.md:L479
+# %% book/06_projects.md:L486
 class MaxPool2d(Module):
     """Max over k×k windows of NCHW images, moved by ``stride`` (default:
     the kernel size), over the input padded with ``padding`` times -inf on
@@ -266,14 +271,19 @@ class MaxPool2d(Module):
                 last_nan[is_nan] = tap
         grad_pad = xp.zeros(x_pad.shape, dtype=grad_out.dtype)
         claimed = xp.zeros(out.shape, dtype=bool)  # window's winner found
+        disjoint = all(s >= k for s, k in zip(self.stride, self.kernel_size))
         for tap, rows, cols in self._taps():  # on a tie the first one wins
-            wins = (x_pad[:, :, rows, cols] == out) & ~claimed
+            wins = x_pad[:, :, rows, cols] == out
             if inside is not None:
                 wins &= inside[rows, cols]
             if last_nan is not None:
                 wins = xp.where(nan_out, last_nan == tap, wins)
+            xp.greater(wins, claimed, out=wins)   # and not claimed before
             claimed |= wins
-            grad_pad[:, :, rows, cols] += grad_out * wins
+            if disjoint:   # no input is in two windows: write, don't add
+                xp.multiply(grad_out, wins, out=grad_pad[:, :, rows, cols])
+            else:
+                grad_pad[:, :, rows, cols] += grad_out * wins
         return grad_pad[:, :, ph:ph + h, pw:pw + w]
 
     def __repr__(self) -> str:
@@ -304,7 +314,7 @@ class Flatten(Module):
         return "Flatten()"
 
 
-# %% book/06_projects.md:L707
+# %% book/06_projects.md:L722
 def lenet(channels: tuple[int, int] = (16, 32), n_classes: int = 10,
           rng: np.random.Generator | None = None,
           dtype=np.float32) -> Sequential:
@@ -313,7 +323,8 @@ def lenet(channels: tuple[int, int] = (16, 32), n_classes: int = 10,
     rng = rng if rng is not None else np.random.default_rng()
     c1, c2 = channels
     return Sequential(
-        Conv2d(1, c1, 5, padding=2, rng=rng, dtype=dtype), ReLU(),
+        Conv2d(1, c1, 5, padding=2, rng=rng, dtype=dtype,
+               input_grad=False), ReLU(),
         MaxPool2d(2),
         Conv2d(c1, c2, 5, rng=rng, dtype=dtype), ReLU(), MaxPool2d(2),
         Flatten(),

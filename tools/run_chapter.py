@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import jupytext
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapter", type=Path)
     parser.add_argument("--save", type=Path, help="write the executed notebook here")
     parser.add_argument("--timeout", type=int, default=600)
+    parser.add_argument("--slowest", type=int, default=0, metavar="N",
+                        help="also print the N slowest cells with their first line")
     args = parser.parse_args(argv)
     nb = jupytext.read(args.chapter)
     os.environ.setdefault("NNFS_PROGRESS", "0")
@@ -44,9 +47,31 @@ def main(argv: list[str] | None = None) -> int:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 print(f"cell {k} wrote to stderr: {out['text'][:500]}")
+    if args.slowest:
+        print_slowest(nb, args.slowest)
     if args.save:
         nbformat.write(nb, args.save)
     return status
+
+
+def cell_seconds(cell) -> float:
+    """Seconds from execute_input to execute_reply, as nbclient records them."""
+    times = cell.get("metadata", {}).get("execution", {})
+    start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00"))
+            - parse(start.replace("Z", "+00:00"))).total_seconds()
+
+
+def print_slowest(nb, n: int) -> None:
+    code = [(cell_seconds(c), k, c) for k, c in enumerate(nb.cells)
+            if c.cell_type == "code"]
+    for seconds, k, cell in sorted(code, key=lambda t: -t[0])[:n]:
+        lines = [ln for ln in cell.source.splitlines()
+                 if ln.strip() and not ln.startswith("#|")]
+        print(f"{seconds:7.1f} s  cell {k}: {(lines or [''])[0][:60]}")
 
 
 if __name__ == "__main__":
