@@ -45,3 +45,19 @@ def numerical_grad(f, arr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         arr[idx] = old
         grad[idx] = (f_plus - f_minus) / (2 * eps)
     return grad
+
+
+# The front matter of a MyST Markdown chapter, for the tests of the tools
+# that read chapters (tangle, run_chapter, execute_parallel).
+CHAPTER_FRONT_MATTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""

@@ -11,20 +11,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import execute_parallel  # noqa: E402
+from helpers import CHAPTER_FRONT_MATTER  # noqa: E402
 
 pytestmark = pytest.mark.tangle
 
-CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
+CHAPTER = CHAPTER_FRONT_MATTER + """
 
 # Chapter {k}
 

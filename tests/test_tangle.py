@@ -16,21 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import tangle  # noqa: E402
+from helpers import CHAPTER_FRONT_MATTER  # noqa: E402
 
 pytestmark = pytest.mark.tangle
 
-FRONT_MATTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-"""
+FRONT_MATTER = CHAPTER_FRONT_MATTER
 
 
 def chapter(*cells: str, title: str = "A chapter") -> str:
