@@ -245,8 +245,8 @@ class ReLU(Module):
     """max(x, 0), elementwise."""
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        self.mask = x > 0  # where the gradient passes; 0 at the kink
+        return _array_module(x).maximum(x, 0)
 
     def backward(self, grad_out):
         return grad_out * self.mask
@@ -346,11 +346,12 @@ class SoftmaxCrossEntropy(Module):
         _check_labels(labels, n, n_classes, "SoftmaxCrossEntropy")
         xp = _array_module(logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
-        log_sum = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        log_probs = shifted - log_sum
-        self.probs, self.labels = xp.exp(log_probs), labels
+        exps = xp.exp(shifted)
+        sums = exps.sum(axis=1)
+        self.probs, self.labels = exps / sums[:, None], labels
         self.rows = xp.arange(n)
-        loss = -log_probs[self.rows, labels].mean()
+        # -log p_y = log(sum) - shifted_y, needed for the labels only
+        loss = (xp.log(sums) - shifted[self.rows, labels]).mean()
         return float(loss) if xp is np else loss  # no GPU sync
 
     def backward(self, grad_out: float = 1.0):
@@ -387,7 +388,7 @@ class MSELoss(Module):
         return self.diff * self.diff.dtype.type(2 * grad_out / self.diff.size)
 
 
-# %% book/03_mlp.md:L1067
+# %% book/03_mlp.md:L1068
 def max_relative_error(a, b) -> float:
     """Largest |a - b| / (|a| + |b|) over all entries (entries that are
     both 0 count as 0)."""
@@ -415,7 +416,7 @@ def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-6):
     return numeric
 
 
-# %% book/03_mlp.md:L2356
+# %% book/03_mlp.md:L2366
 from numbers import Real
 
 

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1444
+# %% book/03_mlp.md:L1445
 import math
 from collections.abc import Iterable
 from numbers import Real
@@ -180,19 +180,23 @@ class Adam(Optimizer):
             b1, b2 = group["betas"]
             step_size = lr / (1 - b1**self.t)
             root_correction = math.sqrt(1 - b2**self.t)
-            g = p.grad
+            g, xp = p.grad, _array_module(p.data)
             if wd and self.decoupled:
                 p.data *= 1 - lr * wd
             elif wd:
                 g = g + wd * p.data
             m *= b1
             m += (1 - b1) * g
+            g2 = g * g
+            g2 *= 1 - b2
             v *= b2
-            v += (1 - b2) * (g * g)
+            v += g2
             denom = v ** 0.5
             denom /= root_correction
             denom += group["eps"]
-            p.data -= step_size * (m / denom)
+            update = xp.divide(m, denom, out=denom)  # reuses denom
+            update *= step_size
+            p.data -= update
 
 
 class AdamW(Adam):
@@ -207,7 +211,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# %% book/03_mlp.md:L1717
+# %% book/03_mlp.md:L1727
 class CosineSchedule:
     """Sets each group's lr every step: a linear warm-up to the group's
     base lr, then half a cosine down to min_lr (eq. eq-cosine).

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1815
+# %% book/03_mlp.md:L1825
 import math
 import os
 import pickle

@@ -89,7 +89,7 @@ MISTAKES = [
                      "root_correction = math.sqrt(1 - b2**self.t)"),
      ("step_size = lr", "root_correction = 1.0"), "without the bias correction"),
     ("3.8", "fit", "            optimizer.zero_grad()\n", "", "zero_grad"),
-    ("3.9", "Adam", "p.data -= step_size", "p.data += step_size",
+    ("3.9", "Adam", "p.data -= update", "p.data += update",
      "one step with your code differs from the book's"),
     ("4.1", "model_to", "p.grad = xp.zeros_like(p.data)", "p.grad = p.grad",
      "not zero after the move"),
