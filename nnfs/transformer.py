@@ -44,6 +44,15 @@ def _as_2d(x):
     return x.reshape(-1, x.shape[-1])
 
 
+def _check_out(out, like, name: str) -> None:
+    """Raise unless out is None or an array of like's shape and dtype."""
+    if out is not None and (getattr(out, "shape", None) != like.shape
+                            or getattr(out, "dtype", None) != like.dtype):
+        raise ValueError(f"{name}: out must be an array of shape "
+                         f"{tuple(like.shape)} and dtype {like.dtype}; got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+
+
 def _check_ids(idx, num: int, name: str) -> None:
     """Raise unless idx is an integer array with every entry in 0..num-1."""
     if not hasattr(idx, "dtype") or not hasattr(idx, "ndim"):
@@ -104,11 +113,12 @@ class Embedding(Module):
         return None
 
 
-# %% book/05_transformer.md:L313
-def softmax_last(z):
+# %% book/05_transformer.md:L329
+def softmax_last(z, out=None):
     """Softmax over the last axis, shifted by the maximum for stability.
 
-    z: (..., n) floats with n >= 1; returns an array of the same shape.
+    z: (..., n) floats with n >= 1; returns an array of the same shape,
+    written into ``out`` if given (an array shaped like z, or z itself).
     """
     if not hasattr(z, "dtype") or z.dtype.kind != "f" or z.ndim == 0 \
             or z.shape[-1] == 0:
@@ -116,24 +126,33 @@ def softmax_last(z):
                if hasattr(z, "dtype") else type(z).__name__)
         raise ValueError(f"softmax_last: expected a float array of shape "
                          f"(..., n) with n >= 1; got {got}")
+    _check_out(out, z, "softmax_last")
     xp = _array_module(z)
-    e = z - z.max(axis=-1, keepdims=True)
+    e = xp.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     xp.exp(e, out=e)
     e /= e.sum(axis=-1, keepdims=True)
     return e
 
 
-def softmax_backward(p, grad_p):
+def softmax_backward(p, grad_p, out=None):
     """The softmax's Jacobian-vector product, eq. (eq-softmax-jvp).
 
     p * (grad_p - sum(grad_p * p)) over the last axis; p and grad_p have
-    the same shape.
+    the same shape. The result is written into ``out`` if given (an array
+    of that shape, or grad_p itself, when the caller no longer needs it).
     """
     if getattr(p, "shape", None) != getattr(grad_p, "shape", ()):
         raise ValueError(f"softmax_backward: p and grad_p must have the same "
                          f"shape; got {getattr(p, 'shape', type(p))} and "
                          f"{getattr(grad_p, 'shape', type(grad_p))}")
-    out = grad_p * p
+    dtype = _array_module(p).result_type(p, grad_p)
+    if out is not None and (getattr(out, "shape", None) != p.shape
+                            or getattr(out, "dtype", None) != dtype):
+        raise ValueError(f"softmax_backward: out must be an array of shape "
+                         f"{tuple(p.shape)} and dtype {dtype}; got "
+                         f"{getattr(out, 'shape', type(out).__name__)} "
+                         f"{getattr(out, 'dtype', '')}")
+    out = _array_module(p).multiply(grad_p, p, out=out)
     s = out.sum(axis=-1, keepdims=True)
     out -= p * s
     return out
@@ -176,16 +195,18 @@ class MultiHeadAttention(Module):
         self.scale = 1 / math.sqrt(hd)
         scores = self.q @ self.k.transpose(0, 1, 3, 2)      # (B, H, T, T)
         scores *= self.scale
+        xp = _array_module(x)
         if self.causal:
-            xp = _array_module(x)
-            # 1 above the diagonal: position t sees only s <= t, because
-            # exp(-1e30 - max) is exactly 0
-            future = xp.triu(xp.ones((T, T), dtype=scores.dtype), k=1)
-            scores += future * -1e30
-        self.att = softmax_last(scores)
+            # -1e30 above the diagonal: position t sees only s <= t,
+            # because exp(-1e30 - max) is exactly 0
+            scores += xp.triu(xp.full((T, T), -1e30, scores.dtype), k=1)
+        self.att = softmax_last(scores, out=scores)   # in place: ours
         self.att_d = self.attn_drop(self.att)    # self.att unless training
-        y = self.att_d @ self.v                             # (B, H, T, hd)
-        y = y.transpose(0, 2, 1, 3).reshape(B * T, C)       # heads side by side
+        # the heads side by side: A V is written straight into the
+        # (B, H, T, hd) view of a (B, T, H, hd) array, so no copy is needed
+        y = xp.empty((B, T, H, hd), dtype=scores.dtype)
+        xp.matmul(self.att_d, self.v, out=y.transpose(0, 2, 1, 3))
+        y = y.reshape(B * T, C)
         self.shape = (B, T, C)
         return self.resid_drop(self.proj(y).reshape(B, T, C))
 
@@ -196,18 +217,22 @@ class MultiHeadAttention(Module):
         dy = self.proj.backward(g).reshape(B, T, H, hd)
         dy = dy.transpose(0, 2, 1, 3)                       # (B, H, T, hd)
         d_att = self.attn_drop.backward(dy @ self.v.transpose(0, 1, 3, 2))
-        dv = self.att_d.transpose(0, 1, 3, 2) @ dy
-        # masked entries have att = 0, so their d_scores are 0 too
-        d_scores = softmax_backward(self.att, d_att)
-        d_scores *= self.scale
-        dq = d_scores @ self.k
-        dk = d_scores.transpose(0, 1, 3, 2) @ self.q
+        # dq, dk, dv are written into the views of one array laid out like
+        # the qkv output, (B, T, 3, H, hd): the reverse of the forward split
         xp = _array_module(grad_out)
-        dqkv = xp.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4)  # (B,T,3,H,hd)
+        dqkv = xp.empty((B, T, 3, H, hd), dtype=d_att.dtype)
+        dq, dk, dv = dqkv.transpose(2, 0, 3, 1, 4)         # each (B, H, T, hd)
+        xp.matmul(self.att_d.transpose(0, 1, 3, 2), dy, out=dv)
+        # masked entries have att = 0, so their d_scores are 0 too;
+        # d_att is ours, so the softmax's backward may overwrite it
+        d_scores = softmax_backward(self.att, d_att, out=d_att)
+        d_scores *= self.scale
+        xp.matmul(d_scores, self.k, out=dq)
+        xp.matmul(d_scores.transpose(0, 1, 3, 2), self.q, out=dk)
         return self.qkv.backward(dqkv.reshape(B * T, 3 * C)).reshape(B, T, C)
 
 
-# %% book/05_transformer.md:L450
+# %% book/05_transformer.md:L482
 class LayerNorm(Module):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift.
 
@@ -244,7 +269,7 @@ class LayerNorm(Module):
                             - self.xhat * gx_mean)
 
 
-# %% book/05_transformer.md:L506
+# %% book/05_transformer.md:L554
 class GELU(Module):
     """GELU in its tanh approximation.
 
@@ -253,9 +278,6 @@ class GELU(Module):
 
     C = math.sqrt(2 / math.pi)
 
-    # Both passes build their result in one freshly allocated buffer with
-    # in-place operations: on the (tokens, 4d) activations of the
-    # feed-forward block, every avoided temporary is a pass over memory.
     def forward(self, x):
         if not hasattr(x, "dtype"):
             raise TypeError(f"GELU: expected a floating-point array; "
@@ -263,29 +285,29 @@ class GELU(Module):
         if x.dtype.kind != "f":
             raise ValueError(f"GELU: expected a floating-point array; "
                              f"got dtype {x.dtype}")
-        self.x = x
-        u = x * x                  # u = C (x + 0.044715 x^3), built in place
-        u *= 0.044715
-        u += 1
-        u *= x
-        u *= self.C
-        self.t = _array_module(x).tanh(u, out=u)
-        out = self.t + 1
-        out *= x
-        out *= 0.5
+        h = x * x          # u = C (x + 0.044715 x^3) = x (C + 0.044715 C x^2)
+        h *= 0.044715 * self.C
+        h += self.C
+        h *= x
+        _array_module(x).tanh(h, out=h)
+        h += 1
+        h *= 0.5           # h = (1 + tanh u) / 2
+        out = x * h
+        # the derivative, eq. (eq-gelu-grad): d = h + 2 x h (1 - h) u',
+        # u' = C (1 + 3 * 0.044715 x^2); kept for backward
+        d = x * x
+        d *= 2 * 3 * 0.044715 * self.C
+        d += 2 * self.C    # 2 u'
+        d *= x
+        h_1_h = 1 - h
+        h_1_h *= h         # h (1 - h)
+        d *= h_1_h
+        d += h
+        self.d = d
         return out
 
     def backward(self, grad_out):
-        x, t = self.x, self.t
-        # d = 0.5 [(1 + t) + x (1 - t^2) C (1 + 3 * 0.044715 x^2)],
-        # eq. (eq-gelu-grad), built in place
-        d = x * x
-        d *= 3 * 0.044715 * self.C
-        d += self.C
-        d *= 1 - t * t
-        d *= x
-        d += 1 + t
-        d *= 0.5
+        d = self.d         # dGELU/dx at forward's input
         return grad_out * d
 
 
@@ -318,7 +340,7 @@ class FeedForward(Module):
         return self.fc.backward(g).reshape(self.shape)
 
 
-# %% book/05_transformer.md:L612
+# %% book/05_transformer.md:L657
 class Block(Module):
     """A pre-LN decoder block: x + attention(LN(x)), then x + FFN(LN(x)).
 
@@ -348,7 +370,7 @@ class Block(Module):
         return g + self.ln1.backward(self.attn.backward(g))
 
 
-# %% book/05_transformer.md:L693
+# %% book/05_transformer.md:L738
 def _count(value, name: str, low: int = 1) -> int:
     """An integer argument, checked to be >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -422,11 +444,11 @@ class GPT(Module):
             raise ValueError(f"GPT: sequence length {T} exceeds the context "
                              f"length {self.context_length}")
         xp = _array_module(idx)
-        x = self.tok(idx)
+        x = self.tok(idx)                 # a new array: add to it in place
         if hasattr(self, "pos"):
-            x = x + self.pos(xp.arange(T))
+            x += self.pos(xp.arange(T))
         else:
-            x = x + xp.asarray(self.pos_table[:T])
+            x += xp.asarray(self.pos_table[:T])
         x = self.drop(x)
         for block in self.blocks:
             x = block(x)
@@ -561,7 +583,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-# %% book/05_transformer.md:L1067
+# %% book/05_transformer.md:L1112
 def decay_groups(model: Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: decay the matrices, not the vectors.
 
@@ -577,7 +599,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1119
+# %% book/05_transformer.md:L1164
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 

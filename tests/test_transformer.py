@@ -305,6 +305,29 @@ def test_softmax_last_matches_torch_and_is_stable():
     assert p[0, 1] == 0.0 and p.sum() == pytest.approx(1.0, rel=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_functions_write_into_out_even_when_it_is_their_input(dtype):
+    rng = np.random.default_rng(3)
+    z, G = (rng.standard_normal((2, 3, 6)).astype(dtype) for _ in range(2))
+    p = softmax_last(z)
+    grad = softmax_backward(p, G)
+    z_before, p_before, G_before = z.copy(), p.copy(), G.copy()
+    out = np.empty_like(z)
+    assert softmax_last(z, out=out) is out
+    np.testing.assert_array_equal(out, p)
+    out = np.empty_like(z)
+    assert softmax_backward(p, G, out=out) is out
+    np.testing.assert_array_equal(out, grad)
+    # without out= neither function touches its arguments
+    for before, after in ((z_before, z), (p_before, p), (G_before, G)):
+        np.testing.assert_array_equal(before, after)
+    # out may be the input itself, as in the attention layer
+    assert softmax_last(z, out=z) is z
+    np.testing.assert_array_equal(z, p)
+    assert softmax_backward(p, G, out=G) is G
+    np.testing.assert_array_equal(G, grad)
+
+
 # ---------------------------------------------------------------------------
 # Attention, feed-forward, block
 # ---------------------------------------------------------------------------

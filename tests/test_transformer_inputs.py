@@ -194,6 +194,18 @@ def test_softmax_backward_rejects_mismatched_shapes(a, b):
                  str(tuple(a)), str(tuple(b)))
 
 
+@pytest.mark.parametrize("out", [np.zeros((2, 4)), np.zeros((3, 5), np.float32),
+                                 np.zeros((3, 4)), [[0.0] * 5] * 3],
+                         ids=["shape", "dtype", "both", "list"])
+def test_softmax_functions_reject_an_out_unlike_their_result(out):
+    z = np.random.default_rng(0).standard_normal((3, 5))
+    p = softmax_last(z)
+    for name, call in (("softmax_last", lambda: softmax_last(z, out=out)),
+                       ("softmax_backward", lambda: softmax_backward(p, z, out=out))):
+        expect_error(call, ValueError, name, "out must be an array of shape",
+                     "(3, 5)", "float64")
+
+
 # ---------------------------------------------------------------------------
 # Ids: Embedding, GPT.forward, GPT.generate, CharTokenizer.decode
 # ---------------------------------------------------------------------------
