@@ -122,10 +122,19 @@ book: prepare lab
 	@echo
 	@echo "The book is built. Open $(CURDIR)/$(HTML)/index.html in a browser."
 
+# book-fresh executes the chapters into the cache first, BUILD_WORKERS at a time with
+# cores/BUILD_WORKERS BLAS threads each, longest first (tools/execute_parallel.py); the
+# build then finds them there. Chapter 4 is left to the build, which executes it alone
+# afterwards with all cores, because its pages are about timings and thread counts.
+BUILD_WORKERS ?= 2
+PARALLEL_CHAPTERS := book/06_projects.md book/05_transformer.md book/03_mlp.md \
+	book/02_xor.md book/01_regression.md book/appendix_lab.md
+
 book-fresh: $(VENV)/.installed-book data
 	rm -rf _build
 	$(PY) tools/tangle.py --check
 	$(PY) tools/lab.py build --out $(LAB_OUT)
+	$(PY) tools/execute_parallel.py --workers $(BUILD_WORKERS) $(PARALLEL_CHAPTERS)
 	$(JB) build . -W -n --keep-going
 	@mkdir -p _build && $(CACHE_KEY) > $(STAMP)
 	@echo

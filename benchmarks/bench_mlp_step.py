@@ -10,6 +10,8 @@ the same batches; each timing is the median over repeats after a warm-up.
 Prints both times, the ratio nnfs / PyTorch (the target is <= 1.0) and the
 step's overhead above its BLAS: the step time divided by the time of the same
 matrix products alone, through NumPy's BLAS (the floor is 1.0; target <= 1.15).
+The nnfs step is timed twice: with Chapter 3's SGD, the NumPy reference, and
+with Chapter 4's FusedSGD, the same update as one numba loop per parameter.
 
 NumPy and PyTorch are measured one after the other, never interleaved: their
 BLAS and OpenMP thread pools spin while idle, so alternating steps of the two in
@@ -27,6 +29,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from _common import (median_seconds_per_call, products_seconds, random_array,
                      rerun_without_forced_openblas)
+from nnfs.kernels import FusedSGD
 from nnfs.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy
 from nnfs.optim import SGD
 
@@ -100,12 +103,17 @@ def main() -> None:
     tloss = torch.nn.CrossEntropyLoss()
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-    def nnfs_epoch():
+    def nnfs_epoch(model=model, opt=opt):
         for k in range(STEPS):
             opt.zero_grad()
             loss_fn(model(x[k]), y[k])
             model.backward(loss_fn.backward())
             opt.step()
+
+    # the same step with Chapter 4's fused update (bit for bit the same weights)
+    fmodel = nnfs_model(np.random.default_rng(0))
+    fopt = FusedSGD(fmodel.parameters(), lr=0.01, momentum=0.9)
+    fopt.step()  # compiles the loop, or loads it from numba's cache
 
     def torch_epoch():
         for k in range(STEPS):
@@ -118,16 +126,19 @@ def main() -> None:
         blas = ", ".join(f"{i['internal_api']} {i.get('architecture', '')} ({i['num_threads']} threads)"
                          for i in threadpool_info())
         t_nnfs = time_epochs(nnfs_epoch)
+        t_fused = time_epochs(lambda: nnfs_epoch(fmodel, fopt))
         t_blas = products_seconds(step_products(np.random.default_rng(2)), REPEATS * STEPS)
         t_torch = time_epochs(torch_epoch)
     print(f"numpy {np.__version__} [{blas}]; torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}")
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD momentum, float32")
     print(f"nnfs   : {t_nnfs * 1e3:7.3f} ms/step")
+    print(f"nnfs with FusedSGD (Chapter 4): {t_fused * 1e3:7.3f} ms/step")
     print(f"PyTorch: {t_torch * 1e3:7.3f} ms/step")
     print(f"its matrix products alone: {t_blas * 1e3:7.3f} ms/step")
     print(f"ratio nnfs / PyTorch = {t_nnfs / t_torch:.2f}  (target <= 1.0)")
     print(f"overhead above BLAS = {t_nnfs / t_blas:.2f}  (floor 1.0, target <= 1.15)")
+    print(f"ratio with FusedSGD = {t_fused / t_torch:.2f}; overhead with FusedSGD = {t_fused / t_blas:.2f}")
 
 
 if __name__ == "__main__":

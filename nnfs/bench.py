@@ -14,6 +14,7 @@ __all__ = [
     "summarize",
     "measure",
     "provenance",
+    "build_conditions",
     "run_suite",
     "write_results",
     "load_results",
@@ -120,6 +121,8 @@ def provenance(backend: str, argv: list[str] | None = None) -> dict:
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "commit": _git_commit(),
+        # chapters executed at once by tools/execute_parallel.py (1: alone)
+        "build_workers": int(os.environ.get("NNFS_BUILD_WORKERS", "1")),
     }
     if backend == "cupy":
         import cupy
@@ -140,6 +143,17 @@ def provenance(backend: str, argv: list[str] | None = None) -> dict:
             driver=_nvidia_driver(),
         )
     return info
+
+
+def build_conditions() -> str:
+    """How the page with a timing was executed, as a phrase for its text:
+    alone, or beside other chapters with fewer BLAS threads each."""
+    workers = int(os.environ.get("NNFS_BUILD_WORKERS", "1"))
+    if workers <= 1:
+        return "with no other chapter executing at the same time"
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "its default")
+    return (f"while {workers - 1} other chapter(s) executed at the same "
+            f"time, each with {threads} BLAS thread(s)")
 
 
 def _nvidia_driver() -> str:
@@ -632,7 +646,7 @@ def _kernels_vs_cublas(xp, rng, repeats: int) -> list[dict]:
     return rows
 
 
-# %% book/04_gpu.md:L1247
+# %% book/04_gpu.md:L1260
 _REQUIRED = {
     "matmul": ("n", "dtype", "median_s", "q1_s", "q3_s", "gflops"),
     "elementwise": ("size", "median_s", "gb_per_s"),
@@ -812,7 +826,7 @@ def gpu_rungs(results: dict, source: str = "results") -> dict:
     }
 
 
-# %% book/04_gpu.md:L1453
+# %% book/04_gpu.md:L1466
 def render_tables(results: dict) -> str:
     """Markdown tables of a results document, headed by its provenance.
 

@@ -15,6 +15,7 @@ __all__ = [
     "bias_relu_cpu",
     "softmax_rows_cpu",
     "softmax_rows_backward_cpu",
+    "FusedSGD",
     "TILE",
     "bias_relu_numba",
     "matmul_reference",
@@ -26,12 +27,14 @@ __all__ = [
 ]
 
 
-# %% book/04_gpu.md:L1714
+# %% book/04_gpu.md:L1727
 import math
 
 import numba
 import numpy as np
 from numba import cuda, float32, prange
+
+from nnfs.optim import SGD  # Chapter 3's optimiser, fused below
 
 
 def bias_relu_reference(x: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,7 +133,7 @@ def bias_relu_cpu(x, b, out=None):
     return out
 
 
-# %% book/04_gpu.md:L1836
+# %% book/04_gpu.md:L1851
 @numba.njit(parallel=True, cache=True)
 def _softmax_rows(z, out):
     for i in prange(z.shape[0]):
@@ -203,7 +206,44 @@ def softmax_rows_backward_cpu(p, grad_p, out=None):
     return out
 
 
-# %% book/04_gpu.md:L2084
+# %% book/04_gpu.md:L2106
+@numba.njit(cache=True)
+def _sgd_update(w, g, v, lr, mu, wd):
+    for i in range(w.size):
+        gi = g[i] + wd * w[i] if wd else g[i]
+        if mu:  # v = mu v + g, in the order NumPy computes it
+            gi = v[i] * mu + gi
+            v[i] = gi
+        w[i] -= lr * gi
+
+
+def _fusable(a) -> bool:
+    return (isinstance(a, np.ndarray) and a.dtype == np.float32
+            and a.flags.c_contiguous and a.flags.writeable)
+
+
+class FusedSGD(SGD):
+    """nnfs.optim.SGD whose step is one fused CPU loop per parameter.
+
+    Bit for bit the update of SGD. Used when every parameter, gradient and
+    velocity is a float32 C-contiguous NumPy array; otherwise (CuPy,
+    float64, ...) step falls back to SGD's NumPy code.
+    """
+
+    def step(self) -> None:
+        arrays = [a for p, v in zip(self.params, self.velocity)
+                  for a in (p.data, p.grad, v) if a is not None]
+        if not all(_fusable(a) for a in arrays):
+            return super().step()
+        f32, no_velocity = np.float32, np.empty(0, np.float32)
+        for p, v, group in zip(self.params, self.velocity, self.group_of):
+            v = no_velocity if v is None else v.reshape(-1)
+            _sgd_update(p.data.reshape(-1), p.grad.reshape(-1), v,
+                        f32(group["lr"]), f32(group["momentum"]),
+                        f32(group["weight_decay"]))
+
+
+# %% book/04_gpu.md:L2217
 TILE = 16  # threads per block side; also the side of the shared-memory tiles
 
 
@@ -247,7 +287,7 @@ def bias_relu_numba(x, b, out=None):
     return out
 
 
-# %% book/04_gpu.md:L2151
+# %% book/04_gpu.md:L2284
 def matmul_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The product every matmul kernel must reproduce (up to rounding)."""
     return A @ B
@@ -337,7 +377,7 @@ def matmul_tiled_numba(A, B, out=None):
     return _matmul_numba(_matmul_tiled_kernel, A, B, out)
 
 
-# %% book/04_gpu.md:L2249
+# %% book/04_gpu.md:L2382
 _CUDA_SOURCE = r"""
 #define TILE 16
 extern "C" __global__ void bias_relu(const float* x, const float* b,

@@ -416,7 +416,7 @@ def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-6):
     return numeric
 
 
-# %% book/03_mlp.md:L2366
+# %% book/03_mlp.md:L2373
 from numbers import Real
 
 

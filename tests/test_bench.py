@@ -662,3 +662,14 @@ def test_readers_reject_a_nan_in_a_results_document():
         with pytest.raises(ValueError, match=r"elementwise\[0\]\['median_s'\] must be a finite number") as info:
             fn(doc)
         assert raises_here(info)
+
+
+def test_build_conditions_and_provenance_name_the_chapters_executed_at_once(monkeypatch):
+    monkeypatch.delenv("NNFS_BUILD_WORKERS", raising=False)
+    assert bench.build_conditions() == "with no other chapter executing at the same time"
+    assert bench.provenance("numpy")["build_workers"] == 1
+    monkeypatch.setenv("NNFS_BUILD_WORKERS", "3")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert bench.build_conditions() == ("while 2 other chapter(s) executed at the same time, "
+                                        "each with 1 BLAS thread(s)")
+    assert bench.provenance("numpy")["build_workers"] == 3

@@ -1,5 +1,8 @@
 """Tests of the fused CPU kernels of nnfs.kernels (Chapter 4, "Fusion on the CPU first").
 
+FusedSGD must leave the weights of nnfs.optim.SGD bit for bit, and fall back
+to SGD's NumPy code for what its loop cannot take.
+
 bias_relu_cpu, softmax_rows_cpu and softmax_rows_backward_cpu are numba
 ``@njit(parallel=True, cache=True)`` loops that Chapter 4 times against
 NumPy.  They must equal the NumPy formulas they replace (written out below as
@@ -272,3 +275,77 @@ def test_kernels_compile_without_warnings_and_load_from_the_cache_next_time(tmp_
         assert run.returncode == 0 and run.stderr == "", run.stderr
     assert runs[0].stdout.split() == ["cache", "hits", "0"]
     assert runs[1].stdout.split() == ["cache", "hits", "3"]
+
+
+# ---------------------------------------------------------------------------
+# FusedSGD: Chapter 3's SGD, one fused loop per parameter
+# ---------------------------------------------------------------------------
+
+
+def _two_networks(dtype=np.float32, seed=0):
+    from nnfs.nn import Linear, ReLU, Sequential
+    nets = []
+    for _ in range(2):
+        gen = np.random.default_rng(seed)
+        nets.append(Sequential(Linear(7, 5, gen, dtype=dtype), ReLU(), Linear(5, 3, gen, dtype=dtype)))
+    return nets
+
+
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """Counts the calls of the fused loop, so that a test sees which path FusedSGD took."""
+    calls, loop = [], K._sgd_update
+    monkeypatch.setattr(K, "_sgd_update", lambda *args: (calls.append(args[0].size), loop(*args)))
+    return calls
+
+
+def _train_both(groups_of, steps=6, dtype=np.float32):
+    """Run SGD and FusedSGD on equal networks with equal random gradients; return both."""
+    from nnfs.optim import SGD
+    nets = _two_networks(dtype)
+    opts = [SGD(groups_of(nets[0]), lr=0.05), K.FusedSGD(groups_of(nets[1]), lr=0.05)]
+    gen = np.random.default_rng(1)
+    for _ in range(steps):
+        grads = [gen.standard_normal(p.grad.shape).astype(dtype) for p in nets[0].parameters()]
+        for net, opt in zip(nets, opts):
+            opt.zero_grad()
+            for p, g in zip(net.parameters(), grads):
+                p.grad += g
+            opt.step()
+    return nets
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_sgd_leaves_the_weights_of_sgd_bit_for_bit(momentum, weight_decay, fused_calls):
+    def groups(net):
+        ps = net.parameters()
+        return [{"params": ps[:2], "momentum": momentum, "weight_decay": weight_decay},
+                {"params": ps[2:], "lr": 0.2, "momentum": 0.5}]  # a group of its own settings
+    ref, fused = _train_both(groups)
+    for a, b in zip(ref.parameters(), fused.parameters()):
+        assert a.data.dtype == np.float32
+        np.testing.assert_array_equal(a.data, b.data)
+    assert not np.array_equal(ref.parameters()[0].data, _two_networks()[0].parameters()[0].data)
+    assert fused_calls == [35, 5, 15, 3] * 6  # each parameter, every step, whole
+
+
+def test_fused_sgd_falls_back_to_numpy_for_float64(fused_calls):
+    ref, fused = _train_both(lambda net: [{"params": net.parameters(), "momentum": 0.9}],
+                             dtype=np.float64)
+    for a, b in zip(ref.parameters(), fused.parameters()):
+        assert b.data.dtype == np.float64
+        np.testing.assert_array_equal(a.data, b.data)
+    assert fused_calls == []
+
+
+def test_fused_sgd_falls_back_for_a_parameter_that_is_not_c_contiguous(fused_calls):
+    from nnfs.nn import Parameter
+    from nnfs.optim import SGD
+    w = [Parameter(np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))) for _ in range(2)]
+    for p in w:
+        p.grad[...] = 1
+    SGD([w[0]], lr=0.1, momentum=0.9).step()
+    K.FusedSGD([w[1]], lr=0.1, momentum=0.9).step()
+    np.testing.assert_array_equal(w[0].data, w[1].data)
+    assert fused_calls == [] and not np.array_equal(w[1].data, np.arange(12).reshape(3, 4))
