@@ -49,6 +49,14 @@ def products_seconds(products, repeats: int) -> float:
     return median_seconds_per_call(run, 1, repeats)
 
 
+def torch_products(products):
+    """The same products as PyTorch tensors sharing the arrays' memory and strides
+    (torch.from_numpy), for PyTorch's own BLAS floor: its step time divided by it
+    is PyTorch's overhead above its BLAS, measured the same way as ours."""
+    import torch
+    return [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in products]
+
+
 def random_array(rng, shape, transposed: bool = False, dtype="float32"):
     """A random array; ``transposed`` gives the last-two-axes transpose of a C-ordered one,
     the view a layer passes for ``x.T`` or ``k.transpose(0, 1, 3, 2)``."""

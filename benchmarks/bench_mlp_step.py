@@ -28,7 +28,7 @@ import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _common import (median_seconds_per_call, products_seconds, random_array,
-                     rerun_without_forced_openblas)
+                     rerun_without_forced_openblas, torch_products)
 from nnfs.kernels import FusedSGD
 from nnfs.nn import Linear, ReLU, Sequential, SoftmaxCrossEntropy
 from nnfs.optim import SGD
@@ -127,7 +127,9 @@ def main() -> None:
                          for i in threadpool_info())
         t_nnfs = time_epochs(nnfs_epoch)
         t_fused = time_epochs(lambda: nnfs_epoch(fmodel, fopt))
-        t_blas = products_seconds(step_products(np.random.default_rng(2)), REPEATS * STEPS)
+        products = step_products(np.random.default_rng(2))
+        t_blas = products_seconds(products, REPEATS * STEPS)
+        t_torch_blas = products_seconds(torch_products(products), REPEATS * STEPS)
         t_torch = time_epochs(torch_epoch)
     print(f"numpy {np.__version__} [{blas}]; torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}")
@@ -135,9 +137,12 @@ def main() -> None:
     print(f"nnfs   : {t_nnfs * 1e3:7.3f} ms/step")
     print(f"nnfs with FusedSGD (Chapter 4): {t_fused * 1e3:7.3f} ms/step")
     print(f"PyTorch: {t_torch * 1e3:7.3f} ms/step")
-    print(f"its matrix products alone: {t_blas * 1e3:7.3f} ms/step")
+    print(f"its matrix products alone: {t_blas * 1e3:7.3f} ms/step; "
+          f"through PyTorch's BLAS: {t_torch_blas * 1e3:7.3f} ms/step "
+          f"(NumPy's BLAS / PyTorch's = {t_blas / t_torch_blas:.2f})")
     print(f"ratio nnfs / PyTorch = {t_nnfs / t_torch:.2f}  (target <= 1.0)")
     print(f"overhead above BLAS = {t_nnfs / t_blas:.2f}  (floor 1.0, target <= 1.15)")
+    print(f"overhead of PyTorch above its own BLAS = {t_torch / t_torch_blas:.2f}")
     print(f"ratio with FusedSGD = {t_fused / t_torch:.2f}; overhead with FusedSGD = {t_fused / t_blas:.2f}")
 
 
