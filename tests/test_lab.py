@@ -109,7 +109,7 @@ MISTAKES = [
      "without the 1/√d scale in the backward pass"),
     ("5.4", "LayerNorm", "out = xc * self.gamma.data\n        out += self.beta.data",
      "out = xc.copy()", "without gamma and beta"),
-    ("5.5", "LayerNorm", "(g - g.mean(axis=-1, keepdims=True)", "(g", "without the mean of g"),
+    ("5.5", "LayerNorm", "(g - _row_sum(g) / d", "(g", "without the mean of g"),
     ("5.6", "GELU", "return grad_out * d", "return d", "without multiplying by grad_out"),
     ("5.7", "Block", "x = x + self.attn(self.ln1(x))", "x = self.attn(self.ln1(x))",
      "without the first residual connection"),
