@@ -206,7 +206,7 @@ def softmax_rows_backward_cpu(p, grad_p, out=None):
     return out
 
 
-# %% book/04_gpu.md:L2106
+# %% book/04_gpu.md:L2109
 @numba.njit(cache=True)
 def _sgd_update(w, g, v, lr, mu, wd):
     for i in range(w.size):
@@ -243,7 +243,7 @@ class FusedSGD(SGD):
                         f32(group["weight_decay"]))
 
 
-# %% book/04_gpu.md:L2217
+# %% book/04_gpu.md:L2220
 TILE = 16  # threads per block side; also the side of the shared-memory tiles
 
 
@@ -287,7 +287,7 @@ def bias_relu_numba(x, b, out=None):
     return out
 
 
-# %% book/04_gpu.md:L2284
+# %% book/04_gpu.md:L2287
 def matmul_reference(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """The product every matmul kernel must reproduce (up to rounding)."""
     return A @ B
@@ -377,7 +377,7 @@ def matmul_tiled_numba(A, B, out=None):
     return _matmul_numba(_matmul_tiled_kernel, A, B, out)
 
 
-# %% book/04_gpu.md:L2382
+# %% book/04_gpu.md:L2385
 _CUDA_SOURCE = r"""
 #define TILE 16
 extern "C" __global__ void bias_relu(const float* x, const float* b,
