@@ -54,13 +54,14 @@ def _row_sum(a):
     return (a @ ones)[..., None]
 
 
-def _check_out(out, like, name: str) -> None:
-    """Raise unless out is None or an array of like's shape and dtype."""
-    if out is not None and (getattr(out, "shape", None) != like.shape
-                            or getattr(out, "dtype", None) != like.dtype):
+def _check_out(out, shape, dtype, name: str) -> None:
+    """Raise unless out is None or an array of this shape and dtype."""
+    if out is not None and (getattr(out, "shape", None) != shape
+                            or getattr(out, "dtype", None) != dtype):
         raise ValueError(f"{name}: out must be an array of shape "
-                         f"{tuple(like.shape)} and dtype {like.dtype}; got "
-                         f"{getattr(out, 'shape', type(out).__name__)}")
+                         f"{tuple(shape)} and dtype {dtype}; got "
+                         f"{getattr(out, 'shape', type(out).__name__)} "
+                         f"{getattr(out, 'dtype', '')}")
 
 
 def _check_ids(idx, num: int, name: str) -> None:
@@ -123,7 +124,7 @@ class Embedding(Module):
         return None
 
 
-# %% book/05_transformer.md:L339
+# %% book/05_transformer.md:L340
 def softmax_last(z, out=None):
     """Softmax over the last axis, shifted by the maximum for stability.
 
@@ -136,7 +137,7 @@ def softmax_last(z, out=None):
                if hasattr(z, "dtype") else type(z).__name__)
         raise ValueError(f"softmax_last: expected a float array of shape "
                          f"(..., n) with n >= 1; got {got}")
-    _check_out(out, z, "softmax_last")
+    _check_out(out, z.shape, z.dtype, "softmax_last")
     xp = _array_module(z)
     e = xp.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     xp.exp(e, out=e)
@@ -155,13 +156,8 @@ def softmax_backward(p, grad_p, out=None):
         raise ValueError(f"softmax_backward: p and grad_p must have the same "
                          f"shape; got {getattr(p, 'shape', type(p))} and "
                          f"{getattr(grad_p, 'shape', type(grad_p))}")
-    dtype = _array_module(p).result_type(p, grad_p)
-    if out is not None and (getattr(out, "shape", None) != p.shape
-                            or getattr(out, "dtype", None) != dtype):
-        raise ValueError(f"softmax_backward: out must be an array of shape "
-                         f"{tuple(p.shape)} and dtype {dtype}; got "
-                         f"{getattr(out, 'shape', type(out).__name__)} "
-                         f"{getattr(out, 'dtype', '')}")
+    _check_out(out, p.shape, _array_module(p).result_type(p, grad_p),
+               "softmax_backward")
     out = _array_module(p).multiply(grad_p, p, out=out)
     s = _row_sum(out)
     out -= p * s
@@ -242,7 +238,7 @@ class MultiHeadAttention(Module):
         return self.qkv.backward(dqkv.reshape(B * T, 3 * C)).reshape(B, T, C)
 
 
-# %% book/05_transformer.md:L506
+# %% book/05_transformer.md:L502
 class LayerNorm(Module):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift.
 
@@ -281,7 +277,7 @@ class LayerNorm(Module):
                             - self.xhat * gx_mean)
 
 
-# %% book/05_transformer.md:L606
+# %% book/05_transformer.md:L602
 class GELU(Module):
     """GELU in its tanh approximation.
 
@@ -352,7 +348,7 @@ class FeedForward(Module):
         return self.fc.backward(g).reshape(self.shape)
 
 
-# %% book/05_transformer.md:L709
+# %% book/05_transformer.md:L705
 class Block(Module):
     """A pre-LN decoder block: x + attention(LN(x)), then x + FFN(LN(x)).
 
@@ -382,7 +378,7 @@ class Block(Module):
         return g + self.ln1.backward(self.attn.backward(g))
 
 
-# %% book/05_transformer.md:L790
+# %% book/05_transformer.md:L786
 def _count(value, name: str, low: int = 1) -> int:
     """An integer argument, checked to be >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -595,7 +591,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-# %% book/05_transformer.md:L1164
+# %% book/05_transformer.md:L1160
 def decay_groups(model: Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: decay the matrices, not the vectors.
 
@@ -611,7 +607,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1216
+# %% book/05_transformer.md:L1212
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 

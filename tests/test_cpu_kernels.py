@@ -5,8 +5,8 @@ to SGD's NumPy code for what its loop cannot take.
 
 bias_relu_cpu, softmax_rows_cpu and softmax_rows_backward_cpu are numba
 ``@njit(parallel=True, cache=True)`` loops that Chapter 4 times against
-NumPy.  They must equal the NumPy formulas they replace (written out below as
-Chapter 5 writes them, so that these tests do not depend on a later chapter's
+NumPy.  They must equal the NumPy formulas they replace (written out below
+with NumPy's own sums, so that these tests do not depend on a later chapter's
 module), take ``out=`` (also the input itself),
 and reject what they cannot take with an error from nnfs.kernels that says
 what was expected and what came.
