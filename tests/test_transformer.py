@@ -251,6 +251,27 @@ def test_gelu_gradient_matches_central_differences(shape, seed, log_scale):
     check_module_gradients(GELU(), x, rng, "GELU")
 
 
+@pytest.mark.parametrize("shape", [(), (0,), (3, 5), (2, 3, 4), (7,)])
+@pytest.mark.parametrize("block", [1, 4, 7, 16])
+def test_gelu_blocks_give_the_same_bits_as_one_block(shape, block):
+    # Blocks that divide the array, leave a short last block, or exceed it; the input
+    # is a transposed (non-contiguous) view, so the flat view of it is a copy.
+    x = np.random.default_rng(3).standard_normal(shape[::-1]).astype(np.float32).T
+    whole, blocked = GELU(), GELU()
+    whole.block, blocked.block = max(x.size, 1), block
+    y, y_b = whole(x), blocked(x)
+    assert y_b.shape == x.shape and y_b.dtype == np.float32
+    np.testing.assert_array_equal(y_b, y)
+    np.testing.assert_array_equal(blocked.d, whole.d)
+    G = np.random.default_rng(4).standard_normal(shape[::-1]).astype(np.float32).T
+    np.testing.assert_array_equal(blocked.backward(G), whole.backward(G))
+    # and the default block size, on an array several blocks long with a short last one
+    big = np.random.default_rng(5).standard_normal(3 * GELU.block + 11).astype(np.float32)
+    one = GELU()
+    one.block = big.size
+    np.testing.assert_array_equal(GELU()(big), one(big))
+
+
 def test_gelu_is_the_tanh_approximation():
     x = np.linspace(-8, 8, 161)
     expected = np.array([0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))) for v in x])
