@@ -265,7 +265,7 @@ def load_mnist() -> Split:
     return _load("mnist", None, None, None, download=True)
 
 
-# %% book/03_mlp.md:L395
+# %% book/03_mlp.md:L397
 def prepare_images(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images (N, H, W) -> float rows (N, H*W) scaled to [0, 1].
 

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L616
+# %% book/03_mlp.md:L618
 import math
 from collections.abc import Callable, Iterator
 
@@ -138,7 +138,7 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-# %% book/03_mlp.md:L741
+# %% book/03_mlp.md:L743
 def glorot_uniform(shape: tuple[int, int], rng: np.random.Generator,
                    dtype=np.float32) -> np.ndarray:
     """Uniform in ±sqrt(6 / (fan_in + fan_out)), i.e. variance
@@ -165,7 +165,7 @@ def scaled_normal(std: float) -> Callable:
 INITIALISERS = {"glorot": glorot_uniform, "he": he_normal}
 
 
-# %% book/03_mlp.md:L769
+# %% book/03_mlp.md:L771
 class Linear(Module):
     """y = x @ weight + bias, for x of shape (N, in_features).
 
@@ -296,7 +296,7 @@ class Sequential(Module):
         return "Sequential(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-# %% book/03_mlp.md:L953
+# %% book/03_mlp.md:L955
 def _check_labels(labels, n: int, n_classes: int, where: str):
     """Raise TypeError/ValueError unless labels is (n,) ints in 0..C-1.
 
@@ -388,7 +388,7 @@ class MSELoss(Module):
         return self.diff * self.diff.dtype.type(2 * grad_out / self.diff.size)
 
 
-# %% book/03_mlp.md:L1068
+# %% book/03_mlp.md:L1070
 def max_relative_error(a, b) -> float:
     """Largest |a - b| / (|a| + |b|) over all entries (entries that are
     both 0 count as 0)."""
@@ -416,7 +416,7 @@ def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-6):
     return numeric
 
 
-# %% book/03_mlp.md:L2373
+# %% book/03_mlp.md:L2393
 from numbers import Real
 
 

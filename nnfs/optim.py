@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1445
+# %% book/03_mlp.md:L1454
 import math
 from collections.abc import Iterable
 from numbers import Real
@@ -211,7 +211,7 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# %% book/03_mlp.md:L1727
+# %% book/03_mlp.md:L1736
 class CosineSchedule:
     """Sets each group's lr every step: a linear warm-up to the group's
     base lr, then half a cosine down to min_lr (eq. eq-cosine).

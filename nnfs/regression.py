@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-# %% book/01_regression.md:L174
+# %% book/01_regression.md:L176
 import math
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-# %% book/01_regression.md:L186
+# %% book/01_regression.md:L188
 def _as_float_array(a, name: str, ndim: int | None) -> np.ndarray:
     """``a`` as a float64 array of rank ``ndim`` (any rank if None).
 
@@ -96,7 +96,7 @@ def _make_rng(rng) -> np.random.Generator:
         ) from None
 
 
-# %% book/01_regression.md:L258
+# %% book/01_regression.md:L260
 def fit_least_squares(
     X: ArrayLike, t: ArrayLike, l2: float = 0.0
 ) -> np.ndarray:
@@ -123,7 +123,7 @@ def fit_least_squares(
     return w
 
 
-# %% book/01_regression.md:L445
+# %% book/01_regression.md:L447
 def _check_int(value, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(
@@ -158,7 +158,7 @@ def _learning_rate(lr) -> Callable[[int], float]:
     return lambda k: alpha
 
 
-# %% book/01_regression.md:L481
+# %% book/01_regression.md:L483
 def gradient_descent(
     X: ArrayLike,
     t: ArrayLike,
@@ -245,7 +245,7 @@ def gradient_descent(
     return w, losses
 
 
-# %% book/01_regression.md:L846
+# %% book/01_regression.md:L857
 def make_sine_data(
     n: int, noise: float = 0.3, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +267,7 @@ def make_sine_data(
     return x, t
 
 
-# %% book/01_regression.md:L882
+# %% book/01_regression.md:L893
 def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     """Design matrix Φ with Φ[n, j] = x_n ** j for j = 0, …, degree.
 
@@ -288,7 +288,7 @@ def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
     return x[:, None] ** np.arange(degree + 1)
 
 
-# %% book/01_regression.md:L916
+# %% book/01_regression.md:L927
 def rms_error(y: ArrayLike, t: ArrayLike) -> float:
     """Root-mean-square error sqrt(mean((y − t)²)), i.e. E_RMS = sqrt(2E/N).
 

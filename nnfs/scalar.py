@@ -50,7 +50,7 @@ def parity_data(n_bits: int = 2) -> tuple[list[tuple[int, ...]], list[int]]:
 XOR_X, XOR_T = parity_data(2)
 
 
-# %% book/02_xor.md:L328
+# %% book/02_xor.md:L331
 def _check_count(value, name: str, low: int) -> int:
     """``value`` as an int >= ``low``; True and False do not count."""
     if isinstance(value, bool) or not isinstance(value, Integral):
@@ -175,7 +175,7 @@ def train_xor_python(
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}, losses
 
 
-# %% book/02_xor.md:L827
+# %% book/02_xor.md:L830
 class Value:
     """A scalar that records the operations applied to it, for reverse-mode
     differentiation.
@@ -368,7 +368,7 @@ class Value:
             node._backward()
 
 
-# %% book/02_xor.md:L1115
+# %% book/02_xor.md:L1118
 class Neuron:
     """y = activation(w · x + b) over Values; weights uniform in [-1, 1]
     from ``rng``."""

@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L1851
+# %% book/02_xor.md:L1874
 import json
 import math
 import operator
@@ -233,7 +233,7 @@ def _read_runs(path: Path) -> dict:
     return data["runs"]
 
 
-# %% book/02_xor.md:L2203
+# %% book/02_xor.md:L2226
 class WandbLogger:
     """Send a run's config and metrics to Weights & Biases.
 

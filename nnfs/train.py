@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-# %% book/03_mlp.md:L1825
+# %% book/03_mlp.md:L1836
 import math
 import os
 import pickle

@@ -277,7 +277,7 @@ class LayerNorm(Module):
                             - self.xhat * gx_mean)
 
 
-# %% book/05_transformer.md:L618
+# %% book/05_transformer.md:L619
 class GELU(Module):
     """GELU in its tanh approximation.
 
@@ -362,7 +362,7 @@ class FeedForward(Module):
         return self.fc.backward(g).reshape(self.shape)
 
 
-# %% book/05_transformer.md:L775
+# %% book/05_transformer.md:L776
 class Block(Module):
     """A pre-LN decoder block: x + attention(LN(x)), then x + FFN(LN(x)).
 
@@ -392,7 +392,7 @@ class Block(Module):
         return g + self.ln1.backward(self.attn.backward(g))
 
 
-# %% book/05_transformer.md:L856
+# %% book/05_transformer.md:L857
 def _count(value, name: str, low: int = 1) -> int:
     """An integer argument, checked to be >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -605,7 +605,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-# %% book/05_transformer.md:L1230
+# %% book/05_transformer.md:L1231
 def decay_groups(model: Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: decay the matrices, not the vectors.
 
@@ -621,7 +621,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1282
+# %% book/05_transformer.md:L1283
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 

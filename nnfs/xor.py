@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-# %% book/02_xor.md:L518
+# %% book/02_xor.md:L521
 import numpy as np
 
 from nnfs.scalar import XOR_T, XOR_X
@@ -263,7 +263,7 @@ def xor_solved(
     return np.all((y > 0.5) == (T > 0.5), axis=1)
 
 
-# %% book/02_xor.md:L2081
+# %% book/02_xor.md:L2104
 def train_xor_logged(
     config: dict, loggers: Iterable = (), log_every: int = 50
 ) -> dict[str, np.ndarray]:
