@@ -254,8 +254,8 @@ def test_gelu_gradient_matches_central_differences(shape, seed, log_scale):
 @pytest.mark.parametrize("shape", [(), (0,), (3, 5), (2, 3, 4), (7,)])
 @pytest.mark.parametrize("block", [1, 4, 7, 16])
 def test_gelu_blocks_give_the_same_bits_as_one_block(shape, block):
-    # Blocks that divide the array, leave a short last block, or exceed it; the input
-    # is a transposed (non-contiguous) view, so the flat view of it is a copy.
+    # Blocks that divide the array, leave a short last block, or exceed it; with two or more
+    # axes the input is a transposed (non-contiguous) view, whose flat view is a copy.
     x = np.random.default_rng(3).standard_normal(shape[::-1]).astype(np.float32).T
     whole, blocked = GELU(), GELU()
     whole.block, blocked.block = max(x.size, 1), block
