@@ -169,7 +169,7 @@ def gradient_descent(
     rng: np.random.Generator | int | None = None,
     w0: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise the mean cost (1/2N)(‖Xw − t‖² + l2‖w‖²) by gradient descent.
+    """Minimise (1/2N)(‖Xw − t‖² + l2‖w‖²) by gradient descent.
 
     The mean cost is E(w)/N for the E of ``fit_least_squares``: the same
     minimiser, but a gradient whose size does not grow with N.  Each update
@@ -177,9 +177,9 @@ def gradient_descent(
         grad_w = X_Bᵀ(X_B w − t_B)/|B| + (l2/N) w.
 
     X: (N, D) design matrix; t: (N,) targets.
-    lr: step size α > 0, or a function ``lr(k)`` of the update index k = 0, 1, …
-        Batch descent is stable for α < 2/(μ_max + l2/N), μ_max the largest
-        eigenvalue of XᵀX/N.
+    lr: step size α > 0, or a function ``lr(k)`` of the update index
+        k = 0, 1, …  Batch descent is stable for α < 2/(μ_max + l2/N),
+        μ_max the largest eigenvalue of XᵀX/N.
     steps: number of updates (>= 0).
     batch_size: None for batch descent (all N rows each step), 1 for SGD,
         k for minibatches of k rows.  Batches walk through a fresh random
