@@ -163,27 +163,30 @@ class Conv2d(Module):
         oh, ow = grad_out.shape[2:]
         o = self.out_channels
         g = grad_out.transpose(1, 0, 2, 3).reshape(o, -1)   # G, like Y_mat
-        self.weight.grad += (g @ self.cols.T).reshape(self.weight.data.shape)
+        grad_w = (self.cols @ g.T).T    # G X_col^T, the other way round
+        self.weight.grad += grad_w.reshape(self.weight.data.shape)
         self.bias.grad += g.sum(axis=1)
         if not self.input_grad:
             return None
         w_mat = self.weight.data.reshape(o, -1)
-        grad_cols = (w_mat.T @ g).reshape(c, kh, kw, n, oh, ow)
-        grad_pad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw),
+        # col2im with the batch axis last, (C, H, W, N): see the text
+        g = grad_out.transpose(1, 2, 3, 0).reshape(o, -1)
+        grad_cols = (w_mat.T @ g).reshape(c, kh, kw, oh, ow, n)
+        grad_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n),
                             dtype=grad_out.dtype)
         for u in range(kh):   # col2im: add each copy's gradient back
             for v in range(kw):
-                grad_pad[:, :, u:u + sh * oh:sh,
+                grad_pad[:, u:u + sh * oh:sh,
                          v:v + sw * ow:sw] += grad_cols[:, u, v]
         # Rows and columns never read (eq. eq-conv-size) keep gradient 0.
-        grad_x = grad_pad[:, :, ph:ph + h, pw:pw + w]
-        return grad_x.transpose(1, 0, 2, 3)
+        grad_x = grad_pad[:, ph:ph + h, pw:pw + w]
+        return xp.ascontiguousarray(grad_x.transpose(3, 0, 1, 2))
 
     def __repr__(self) -> str:
         return self.name
 
 
-# %% book/06_projects.md:L486
+# %% book/06_projects.md:L575
 class MaxPool2d(Module):
     """Max over k×k windows of NCHW images, moved by ``stride`` (default:
     the kernel size), over the input padded with ``padding`` times -inf on
@@ -314,7 +317,7 @@ class Flatten(Module):
         return "Flatten()"
 
 
-# %% book/06_projects.md:L722
+# %% book/06_projects.md:L811
 def lenet(channels: tuple[int, int] = (16, 32), n_classes: int = 10,
           rng: np.random.Generator | None = None,
           dtype=np.float32) -> Sequential:
