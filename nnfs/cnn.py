@@ -186,7 +186,7 @@ class Conv2d(Module):
         return self.name
 
 
-# %% book/06_projects.md:L575
+# %% book/06_projects.md:L576
 class MaxPool2d(Module):
     """Max over k×k windows of NCHW images, moved by ``stride`` (default:
     the kernel size), over the input padded with ``padding`` times -inf on
@@ -317,7 +317,7 @@ class Flatten(Module):
         return "Flatten()"
 
 
-# %% book/06_projects.md:L811
+# %% book/06_projects.md:L812
 def lenet(channels: tuple[int, int] = (16, 32), n_classes: int = 10,
           rng: np.random.Generator | None = None,
           dtype=np.float32) -> Sequential:

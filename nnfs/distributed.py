@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-# %% book/06_projects.md:L1258
+# %% book/06_projects.md:L1259
 import argparse
 import json
 import math
@@ -138,7 +138,7 @@ def allreduce_gradients(params: list[Parameter], comm, weight: float,
     return flat.nbytes
 
 
-# %% book/06_projects.md:L1382
+# %% book/06_projects.md:L1383
 def global_batches(n: int, batch_size: int, steps: int,
                    seed: int) -> Iterator[np.ndarray]:
     """``steps`` index arrays of ``batch_size`` examples: epochs of shuffled
@@ -250,7 +250,7 @@ def train_data_parallel(model: Module, loss_fn: Module, optimizer, x, y,
     return log
 
 
-# %% book/06_projects.md:L1507
+# %% book/06_projects.md:L1508
 def make_mlp(hidden: int = 128, seed: int = 0,
              dtype=np.float64) -> Sequential:
     """The 784-hidden-10 ReLU network that ``python -m nnfs.distributed
