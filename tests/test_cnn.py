@@ -448,6 +448,18 @@ def test_maxpool2d_backward_twice_gives_the_same_input_gradient():
     np.testing.assert_array_equal(pool.backward(G), pool.backward(G))
 
 
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1)])
+def test_conv2d_input_gradient_is_a_contiguous_nchw_array(stride, padding):
+    """col2im runs in (C, H, W, N) order; what backward returns is copied back
+    to NCHW, so the layer below reads contiguous memory."""
+    rng = np.random.default_rng(4)
+    conv = Conv2d(3, 4, 3, stride=stride, padding=padding, rng=rng)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    grad_x = conv.backward(rng.standard_normal(conv(x).shape).astype(np.float32))
+    assert grad_x.shape == x.shape and grad_x.dtype == x.dtype
+    assert grad_x.flags.c_contiguous
+
+
 @pytest.mark.parametrize("layer", [Conv2d(1, 2, 3), MaxPool2d(2)], ids=["Conv2d", "MaxPool2d"])
 def test_backward_before_forward_raises(layer):
     with pytest.raises(RuntimeError, match="before forward") as info:
