@@ -170,8 +170,8 @@ class Conv2d(Module):
             return None
         w_mat = self.weight.data.reshape(o, -1)
         # col2im with the batch axis last, (C, H, W, N): see the text
-        g = grad_out.transpose(1, 2, 3, 0).reshape(o, -1)
-        grad_cols = (w_mat.T @ g).reshape(c, kh, kw, oh, ow, n)
+        g_last = grad_out.transpose(1, 2, 3, 0).reshape(o, -1)
+        grad_cols = (w_mat.T @ g_last).reshape(c, kh, kw, oh, ow, n)
         grad_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n),
                             dtype=grad_out.dtype)
         for u in range(kh):   # col2im: add each copy's gradient back
