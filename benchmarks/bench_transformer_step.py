@@ -9,6 +9,9 @@ weights, same batches, same thread count; medians over repeats after a warm-up.
 Prints the ratio nnfs / PyTorch (the target is <= 1.25) and the step's
 overhead above its BLAS: the step time divided by the time of the same matrix
 products alone, through NumPy's BLAS (the floor is 1.0; target <= 1.6).
+Both for the NumPy layers and with Chapter 5's fuse(): the same model with its
+attention softmax and LayerNorm as numba loops (the same numbers to float32
+rounding).
 
 NumPy and PyTorch are measured one after the other, never interleaved: their
 BLAS and OpenMP thread pools spin while idle, so alternating steps of the two in
@@ -30,7 +33,7 @@ from _common import (median_seconds_per_call, products_seconds, random_array,
                      rerun_without_forced_openblas, torch_products)
 from nnfs.nn import SoftmaxCrossEntropy
 from nnfs.optim import AdamW
-from nnfs.transformer import GPT, clip_grad_norm
+from nnfs.transformer import GPT, clip_grad_norm, fuse
 
 V, T, D, H, L, B = 118, 64, 64, 4, 2, 32
 STEPS, REPEATS = 10, 7
@@ -113,12 +116,16 @@ def main() -> None:
     topt = torch.optim.AdamW(theirs.parameters(), lr=1e-3, weight_decay=1e-2)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-    def nnfs_step():
+    # the same model with Chapter 5's fused layers, from the same weights
+    fused = fuse(GPT(V, T, D, H, L, rng=np.random.default_rng(1)))
+    fopt = AdamW(fused.parameters(), lr=1e-3)
+
+    def nnfs_step(model=ours, opt=opt):
         opt.zero_grad()
-        logits = ours(x)
+        logits = model(x)
         loss_fn(logits.reshape(-1, V), y.reshape(-1))
-        ours.backward(loss_fn.backward().reshape(logits.shape))
-        clip_grad_norm(ours.parameters(), 1.0)
+        model.backward(loss_fn.backward().reshape(logits.shape))
+        clip_grad_norm(model.parameters(), 1.0)
         opt.step()
 
     def torch_step():
@@ -130,12 +137,14 @@ def main() -> None:
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         t_nnfs = median_step(nnfs_step)
+        t_fused = median_step(lambda: nnfs_step(fused, fopt))
         products = step_products(np.random.default_rng(2))
         t_blas = products_seconds(products, STEPS * REPEATS)
         t_torch_blas = products_seconds(torch_products(products), STEPS * REPEATS)
         t_torch = median_step(torch_step)
     print(f"GPT V={V} T={T} d={D} heads={H} layers={L}, batch {B}, float32, {threads} threads")
     print(f"nnfs   : {t_nnfs * 1e3:7.2f} ms/step")
+    print(f"nnfs with fuse (Chapter 5): {t_fused * 1e3:7.2f} ms/step")
     print(f"PyTorch: {t_torch * 1e3:7.2f} ms/step")
     print(f"its matrix products alone: {t_blas * 1e3:7.2f} ms/step; "
           f"through PyTorch's BLAS: {t_torch_blas * 1e3:7.2f} ms/step "
@@ -143,6 +152,7 @@ def main() -> None:
     print(f"ratio nnfs / PyTorch = {t_nnfs / t_torch:.2f}  (target <= 1.25)")
     print(f"overhead above BLAS = {t_nnfs / t_blas:.2f}  (floor 1.0, target <= 1.6)")
     print(f"overhead of PyTorch above its own BLAS = {t_torch / t_torch_blas:.2f}")
+    print(f"ratio with fuse = {t_fused / t_torch:.2f}; overhead with fuse = {t_fused / t_blas:.2f}")
 
 
 if __name__ == "__main__":

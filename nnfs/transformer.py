@@ -21,6 +21,9 @@ __all__ = [
     "clip_grad_norm",
     "CharTokenizer",
     "decay_groups",
+    "FusedAttention",
+    "FusedLayerNorm",
+    "fuse",
     "N_DIGITS",
     "SEP",
     "V_REV",
@@ -200,14 +203,9 @@ class MultiHeadAttention(Module):
         self.q, self.k, self.v = qkv[0], qkv[1], qkv[2]
         self.scale = 1 / math.sqrt(hd)
         scores = self.q @ self.k.transpose(0, 1, 3, 2)      # (B, H, T, T)
-        scores *= self.scale
-        xp = _array_module(x)
-        if self.causal:
-            # -1e30 above the diagonal: position t sees only s <= t,
-            # because exp(-1e30 - max) is exactly 0
-            scores += xp.triu(xp.full((T, T), -1e30, scores.dtype), k=1)
-        self.att = softmax_last(scores, out=scores)   # in place: ours
+        self.att = self._weights(scores)   # scores become the weights
         self.att_d = self.attn_drop(self.att)    # self.att unless training
+        xp = _array_module(x)
         # the heads side by side: A V is written straight into the
         # (B, H, T, hd) view of a (B, T, H, hd) array, so no copy is needed
         y = xp.empty((B, T, H, hd), dtype=scores.dtype)
@@ -215,6 +213,17 @@ class MultiHeadAttention(Module):
         y = y.reshape(B * T, C)
         self.shape = (B, T, C)
         return self.resid_drop(self.proj(y).reshape(B, T, C))
+
+    def _weights(self, scores):
+        """The attention weights from the scores q k^T, (B, H, T, T):
+        scaled, masked if causal, and soft-maxed, in place."""
+        scores *= self.scale
+        if self.causal:
+            # -1e30 above the diagonal: position t sees only s <= t,
+            # because exp(-1e30 - max) is exactly 0
+            T, xp = scores.shape[-1], _array_module(scores)
+            scores += xp.triu(xp.full((T, T), -1e30, scores.dtype), k=1)
+        return softmax_last(scores, out=scores)
 
     def backward(self, grad_out):
         B, T, C = self.shape
@@ -229,16 +238,21 @@ class MultiHeadAttention(Module):
         dqkv = xp.empty((B, T, 3, H, hd), dtype=d_att.dtype)
         dq, dk, dv = dqkv.transpose(2, 0, 3, 1, 4)         # each (B, H, T, hd)
         xp.matmul(self.att_d.transpose(0, 1, 3, 2), dy, out=dv)
-        # masked entries have att = 0, so their d_scores are 0 too;
-        # d_att is ours, so the softmax's backward may overwrite it
-        d_scores = softmax_backward(self.att, d_att, out=d_att)
-        d_scores *= self.scale
+        d_scores = self._scores_grad(d_att)
         xp.matmul(d_scores, self.k, out=dq)
         xp.matmul(d_scores.transpose(0, 1, 3, 2), self.q, out=dk)
         return self.qkv.backward(dqkv.reshape(B * T, 3 * C)).reshape(B, T, C)
 
+    def _scores_grad(self, d_att):
+        """dL/dscores from dL/datt, (B, H, T, T): the backward of _weights,
+        written into d_att, which is the caller's to give away."""
+        # masked entries have att = 0, so their d_scores are 0 too
+        d_scores = softmax_backward(self.att, d_att, out=d_att)
+        d_scores *= self.scale
+        return d_scores
 
-# %% book/05_transformer.md:L502
+
+# %% book/05_transformer.md:L517
 class LayerNorm(Module):
     """Normalise the last axis to mean 0 and variance 1, then scale and shift.
 
@@ -277,7 +291,7 @@ class LayerNorm(Module):
                             - self.xhat * gx_mean)
 
 
-# %% book/05_transformer.md:L619
+# %% book/05_transformer.md:L634
 class GELU(Module):
     """GELU in its tanh approximation.
 
@@ -362,7 +376,7 @@ class FeedForward(Module):
         return self.fc.backward(g).reshape(self.shape)
 
 
-# %% book/05_transformer.md:L776
+# %% book/05_transformer.md:L791
 class Block(Module):
     """A pre-LN decoder block: x + attention(LN(x)), then x + FFN(LN(x)).
 
@@ -392,7 +406,7 @@ class Block(Module):
         return g + self.ln1.backward(self.attn.backward(g))
 
 
-# %% book/05_transformer.md:L857
+# %% book/05_transformer.md:L872
 def _count(value, name: str, low: int = 1) -> int:
     """An integer argument, checked to be >= low."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
@@ -605,7 +619,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
 
-# %% book/05_transformer.md:L1231
+# %% book/05_transformer.md:L1246
 def decay_groups(model: Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: decay the matrices, not the vectors.
 
@@ -621,7 +635,176 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1283
+# %% book/05_transformer.md:L1342
+import numba
+from numba import float32
+
+from nnfs.kernels import _fusable  # Chapter 4: float32, C order, NumPy
+
+# Lets LLVM reorder a loop's additions, so that it adds 16 numbers at a
+# time; without "nnan" and "ninf", inf and NaN behave as in NumPy.
+_SUMS = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, fastmath=_SUMS)
+def _scale_mask_shift(s, T, scale, causal):
+    """Each row of s (R, T), in place: times scale, -inf above the
+    diagonal if causal (row i is position i % T), minus the row's max."""
+    for i in range(s.shape[0]):
+        row = s[i]
+        seen = i % T + 1 if causal else T    # the entries left unmasked
+        top = row[0] * scale
+        for j in range(seen):
+            row[j] *= scale
+            top = max(top, row[j])
+        for j in range(seen):
+            row[j] -= top
+        for j in range(seen, T):
+            row[j] = -np.inf                 # exp(-inf) = 0
+
+
+@numba.njit(cache=True, fastmath=_SUMS)
+def _normalise_rows(e, T, causal):
+    """Divide each row of e (R, T) by its sum, in place."""
+    for i in range(e.shape[0]):
+        row = e[i]
+        seen = i % T + 1 if causal else T    # the rest are 0 already
+        total = float32(0)
+        for j in range(seen):
+            total += row[j]
+        for j in range(seen):
+            row[j] /= total
+
+
+@numba.njit(cache=True, fastmath=_SUMS)
+def _scores_grad_rows(p, g, T, scale, causal):
+    """g <- scale p (g - sum(g p)), row by row in place: eq.
+    (eq-softmax-jvp) times the scale; 0 above the diagonal."""
+    for i in range(p.shape[0]):
+        pr, gr = p[i], g[i]
+        seen = i % T + 1 if causal else T
+        total = float32(0)
+        for j in range(seen):
+            total += pr[j] * gr[j]
+        for j in range(seen):
+            gr[j] = scale * pr[j] * (gr[j] - total)
+        for j in range(seen, T):
+            gr[j] = 0
+
+
+class FusedAttention(MultiHeadAttention):
+    """MultiHeadAttention whose softmax and its backward are fused loops.
+
+    The same results to float32 rounding. For anything but float32
+    C-contiguous NumPy arrays (CuPy, float64) it runs the NumPy code.
+    """
+
+    def _weights(self, scores):
+        if not _fusable(scores):
+            return super()._weights(scores)
+        T = scores.shape[-1]
+        rows, scale = scores.reshape(-1, T), float32(self.scale)
+        _scale_mask_shift(rows, T, scale, self.causal)
+        np.exp(scores, out=scores)   # NumPy's exp is SIMD, numba's is not
+        _normalise_rows(rows, T, self.causal)
+        return scores
+
+    def _scores_grad(self, d_att):
+        if not (_fusable(d_att) and _fusable(self.att)):
+            return super()._scores_grad(d_att)
+        T = d_att.shape[-1]
+        _scores_grad_rows(self.att.reshape(-1, T), d_att.reshape(-1, T),
+                          T, float32(self.scale), self.causal)
+        return d_att
+
+
+@numba.njit(cache=True, fastmath=_SUMS)
+def _layernorm_rows(x, gamma, beta, eps, xhat, rstd, out):
+    """LayerNorm of each row of x (N, d) into out; xhat and each row's
+    1/sigma into xhat (N, d) and rstd (N,), for the backward pass."""
+    d = x.shape[1]
+    nd = float32(d)                  # a float32, so the means stay float32
+    for i in range(x.shape[0]):
+        total = float32(0)
+        for j in range(d):
+            total += x[i, j]
+        mean = total / nd
+        total = float32(0)
+        for j in range(d):
+            total += (x[i, j] - mean) * (x[i, j] - mean)
+        r = float32(1) / math.sqrt(total / nd + eps)
+        rstd[i] = r
+        for j in range(d):
+            xhat[i, j] = (x[i, j] - mean) * r
+            out[i, j] = xhat[i, j] * gamma[j] + beta[j]
+
+
+@numba.njit(cache=True, fastmath=_SUMS)
+def _layernorm_rows_backward(g, xhat, rstd, gamma, dx, dgamma, dbeta):
+    """eq. (eq-layernorm-grad) for each row of g (N, d) into dx; adds the
+    gradients of gamma and beta, sums over the rows, into dgamma, dbeta."""
+    nd = float32(g.shape[1])
+    for i in range(g.shape[0]):
+        g_sum = float32(0)                   # the two means of the formula
+        gx_sum = float32(0)
+        for j in range(g.shape[1]):
+            gj = g[i, j] * gamma[j]
+            g_sum += gj
+            gx_sum += gj * xhat[i, j]
+            dgamma[j] += g[i, j] * xhat[i, j]
+            dbeta[j] += g[i, j]
+        g_mean, gx_mean = g_sum / nd, gx_sum / nd
+        for j in range(g.shape[1]):
+            gj = g[i, j] * gamma[j]
+            dx[i, j] = rstd[i] * (gj - g_mean - xhat[i, j] * gx_mean)
+
+
+class FusedLayerNorm(LayerNorm):
+    """LayerNorm as one fused loop forward and one backward.
+
+    The same results to float32 rounding. For anything but float32
+    C-contiguous NumPy arrays it runs the NumPy code.
+    """
+
+    def forward(self, x):
+        if not (_fusable(x) and _fusable(self.gamma.data)):
+            return super().forward(x)
+        _check_activations(x, self.gamma.data.shape[0], np.float32,
+                           "LayerNorm")
+        self.xhat = np.empty(x.shape, np.float32)
+        self.rstd = np.empty(x.shape[:-1] + (1,), np.float32)
+        out = np.empty(x.shape, np.float32)
+        _layernorm_rows(_as_2d(x), self.gamma.data, self.beta.data,
+                        float32(self.eps), _as_2d(self.xhat),
+                        self.rstd.reshape(-1), _as_2d(out))
+        return out
+
+    def backward(self, grad_out):
+        arrays = (grad_out, self.xhat, self.gamma.grad, self.beta.grad)
+        if not all(_fusable(a) for a in arrays):
+            return super().backward(grad_out)
+        dx = np.empty(grad_out.shape, np.float32)
+        _layernorm_rows_backward(_as_2d(grad_out), _as_2d(self.xhat),
+                                 self.rstd.reshape(-1), self.gamma.data,
+                                 _as_2d(dx), self.gamma.grad, self.beta.grad)
+        return dx
+
+
+_FUSED = {MultiHeadAttention: FusedAttention, LayerNorm: FusedLayerNorm}
+
+
+def fuse(model: Module, on: bool = True) -> Module:
+    """Switch model's attention and LayerNorm layers to the fused ones
+    (on=True) or back to the NumPy ones (on=False), in place; returns it.
+    The weights stay where they are: the fused classes add no state."""
+    swap = _FUSED if on else {v: k for k, v in _FUSED.items()}
+    for m in model.modules():
+        if type(m) in swap:
+            m.__class__ = swap[type(m)]
+    return model
+
+
+# %% book/05_transformer.md:L1573
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 

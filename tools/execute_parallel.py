@@ -10,7 +10,8 @@ error is still reported by the build, with its page.
 
 The chapters run in N processes (default 2), in the order given: give the
 longest first, so that the short ones fill in around them. Each kernel gets
-cores // N BLAS threads, so that N kernels do not oversubscribe the cores
+cores // N BLAS threads (and as many numba threads, for the fused loops of
+Chapters 4 and 5), so that N kernels do not oversubscribe the cores
 (OpenBLAS threads spin while they wait, and two pools of them on two cores
 slow each other down many times over), and NNFS_BUILD_WORKERS=N, from which a
 chapter can tell its reader under which conditions its timings were taken.
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 MYST_READER = {"name": "myst_nb_md", "type": "plugin"}  # myst-nb's reader
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                    "MKL_NUM_THREADS")
+                    "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def main(argv: list[str] | None = None) -> int:
