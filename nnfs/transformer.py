@@ -635,7 +635,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1342
+# %% book/05_transformer.md:L1343
 import numba
 from numba import float32
 
@@ -804,7 +804,7 @@ def fuse(model: Module, on: bool = True) -> Module:
     return model
 
 
-# %% book/05_transformer.md:L1573
+# %% book/05_transformer.md:L1574
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 
