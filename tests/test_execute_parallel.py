@@ -81,3 +81,15 @@ def test_bad_arguments_are_refused(tmp_path):
     chapter = write_chapters(tmp_path / "book", [""])[0]
     with pytest.raises(SystemExit):
         execute_parallel.main([str(chapter), "--workers", "0"])
+
+
+def test_the_pool_processes_start_their_kernels_apart(monkeypatch):
+    import multiprocessing
+
+    slept = []
+    monkeypatch.setattr(execute_parallel.time, "sleep", slept.append)
+    started = multiprocessing.Value("i", 0)
+    for _ in range(3):
+        execute_parallel._stagger(started)
+    step = execute_parallel.STAGGER_S
+    assert step > 0 and slept == [0, step, 2 * step]

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{threads} BLAS thread(s) each", flush=True)
     start = time.perf_counter()
     # chunksize 1: each process takes the next chapter in the given order
-    with multiprocessing.Pool(args.workers) as pool:
+    started = multiprocessing.Value("i", 0)
+    with multiprocessing.Pool(args.workers, initializer=_stagger,
+                              initargs=(started,)) as pool:
         outcomes = pool.map(ExecutionWorkerLocalMProc(), jobs, chunksize=1)
     failed = [uri for code, uri in outcomes if code != 0]
     print(f"executed in {time.perf_counter() - start:.0f} s; left to the "
@@ -80,6 +82,20 @@ def main(argv: list[str] | None = None) -> int:
         shown = f"{seconds:.0f} s" if seconds is not None else "not cached"
         print(f"  {Path(uri).name}: {shown}")
     return 0
+
+
+STAGGER_S = 1.0
+
+
+def _stagger(started) -> None:
+    """Start the pool's processes STAGGER_S apart. Each picks its kernel's
+    five TCP ports by asking the OS for free ones and releasing them; two
+    kernels doing that at the same instant can pick the same port, and one
+    then fails to bind it ("Address already in use")."""
+    with started.get_lock():
+        index = started.value
+        started.value += 1
+    time.sleep(STAGGER_S * index)
 
 
 if __name__ == "__main__":
