@@ -10,6 +10,10 @@ the same batches; each timing is the median over repeats after a warm-up.
 Prints both times, the ratio nnfs / PyTorch (the target is <= 1.0) and the
 step's overhead above its BLAS: the step time divided by the time of the same
 matrix products alone, through NumPy's BLAS (the floor is 1.0; target <= 1.15).
+It also prints this CPU's floor for that overhead with the work that no
+implementation of the step can skip besides its products, each part timed
+alone: the loss and its gradient at the logits' shape, and one fused pass of
+the update over every parameter.
 The nnfs step is timed twice: with Chapter 3's SGD, the NumPy reference, and
 with Chapter 4's FusedSGD, the same update as one numba loop per parameter.
 
@@ -82,6 +86,25 @@ def step_products(rng):
     return products
 
 
+def unavoidable_seconds(fopt, y):
+    """Time of the step's work besides its products that no implementation
+    can skip, each part timed alone: softmax cross-entropy and its gradient on
+    the batch's logits, and the momentum update as one fused pass over every
+    parameter (FusedSGD: read w, g, v once, write w, v once)."""
+    logits = random_array(np.random.default_rng(3), (BATCH, SIZES[-1]))
+    loss_fn = SoftmaxCrossEntropy()
+
+    def loss():
+        for _ in range(STEPS):
+            loss_fn(logits, y)
+            loss_fn.backward()
+
+    def update():
+        for _ in range(STEPS):
+            fopt.step()
+    return time_epochs(loss) + time_epochs(update)
+
+
 def time_epochs(run, repeats=REPEATS):
     return median_seconds_per_call(run, STEPS, repeats)
 
@@ -131,6 +154,7 @@ def main() -> None:
         t_blas = products_seconds(products, REPEATS * STEPS)
         t_torch_blas = products_seconds(torch_products(products), REPEATS * STEPS)
         t_torch = time_epochs(torch_epoch)
+        t_floor = t_blas + unavoidable_seconds(fopt, y[0])
     print(f"numpy {np.__version__} [{blas}]; torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}")
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, SGD momentum, float32")
@@ -142,6 +166,8 @@ def main() -> None:
           f"(NumPy's BLAS / PyTorch's = {t_blas / t_torch_blas:.2f})")
     print(f"ratio nnfs / PyTorch = {t_nnfs / t_torch:.2f}  (target <= 1.0)")
     print(f"overhead above BLAS = {t_nnfs / t_blas:.2f}  (floor 1.0, target <= 1.15)")
+    print(f"overhead floor with the loss and one fused update pass, each "
+          f"timed alone = {t_floor / t_blas:.2f}")
     print(f"overhead of PyTorch above its own BLAS = {t_torch / t_torch_blas:.2f}")
     print(f"ratio with FusedSGD = {t_fused / t_torch:.2f}; overhead with FusedSGD = {t_fused / t_blas:.2f}")
 
