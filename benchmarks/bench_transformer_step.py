@@ -10,7 +10,7 @@ Prints the ratio nnfs / PyTorch (the target is <= 1.25) and the step's
 overhead above its BLAS: the step time divided by the time of the same matrix
 products alone, through NumPy's BLAS (the floor is 1.0; target <= 1.6).
 Both for the NumPy layers and with Chapter 5's fuse(): the same model with its
-attention softmax and LayerNorm as numba loops (the same numbers to float32
+attention softmax, LayerNorm and GELU as numba loops (the same numbers to float32
 rounding).
 
 NumPy and PyTorch are measured one after the other, never interleaved: their

@@ -17,8 +17,9 @@ import pytest
 
 from nnfs.nn import SoftmaxCrossEntropy
 from nnfs.optim import SGD
-from nnfs.transformer import (GPT, FusedAttention, FusedLayerNorm, LayerNorm,
-                              MultiHeadAttention, clip_grad_norm, fuse)
+from nnfs.transformer import (GELU, GPT, FusedAttention, FusedGELU,
+                              FusedLayerNorm, LayerNorm, MultiHeadAttention,
+                              clip_grad_norm, fuse)
 
 pytestmark = pytest.mark.ch5
 
@@ -99,6 +100,30 @@ def test_fused_layernorm_matches_the_reference(shape):
     close_f32(fused.gamma.grad, ref.gamma.grad)
 
 
+# (5, 13_111): two whole blocks of GELU.block entries and a part of one
+@pytest.mark.parametrize("shape", [(7,), (2, 5, 8), (5, 13_111)])
+def test_fused_gelu_matches_the_reference(shape):
+    assert np.prod(shape) < 3 * GELU.block
+    rng = np.random.default_rng(9)
+    x = 4 * rng.standard_normal(shape, dtype=F32)
+    x.reshape(-1)[:5] = (0, -30, 30, 1e-20, -8.5)   # where tanh saturates
+    ref, fused = GELU(), FusedGELU()
+    close_f32(fused(x), ref(x))
+    close_f32(fused.d, ref.d)          # the derivative kept for backward
+    G = rng.standard_normal(shape, dtype=F32)
+    close_f32(fused.backward(G), ref.backward(G))
+
+
+def test_fused_gelu_passes_nan_and_infinity_like_the_reference():
+    x = np.array([np.nan, np.inf, -np.inf, 1.0], F32)
+    ref, fused = GELU(), FusedGELU()
+    with np.errstate(invalid="ignore"):    # NumPy warns about inf * 0
+        y_ref = ref(x)
+    y = fused(x)
+    np.testing.assert_array_equal(y, y_ref)        # nan, inf, nan, GELU(1)
+    np.testing.assert_array_equal(np.isnan(fused.d), np.isnan(ref.d))
+
+
 def test_fused_layers_run_the_reference_code_on_what_the_kernels_do_not_take():
     rng = np.random.default_rng(5)
     # float64: the NumPy code itself, so exactly the same bits
@@ -114,6 +139,9 @@ def test_fused_layers_run_the_reference_code_on_what_the_kernels_do_not_take():
     x32 = rng.standard_normal((2, 8, 6), dtype=F32).transpose(0, 2, 1)
     ln, fln = LayerNorm(8), FusedLayerNorm(8)
     assert np.array_equal(fln(x32), ln(x32))
+    gelu, fgelu = GELU(), FusedGELU()
+    assert np.array_equal(fgelu(x), gelu(x))
+    assert np.array_equal(fgelu.backward(G), gelu.backward(G))
 
 
 def test_fused_layers_reject_bad_input_like_the_reference():
@@ -144,10 +172,12 @@ def test_fuse_swaps_the_layers_both_ways_and_keeps_the_weights():
     assert MultiHeadAttention not in kinds and LayerNorm not in kinds
     assert kinds.count(FusedAttention) == 2
     assert kinds.count(FusedLayerNorm) == 5     # two per block, and ln_f
+    assert GELU not in kinds and kinds.count(FusedGELU) == 2
     fuse(model, on=False)
     kinds = [type(m) for m in model.modules()]
     assert FusedAttention not in kinds and FusedLayerNorm not in kinds
-    assert kinds.count(LayerNorm) == 5
+    assert FusedGELU not in kinds
+    assert kinds.count(LayerNorm) == 5 and kinds.count(GELU) == 2
     for p, old in zip(model.parameters(), before):
         assert np.array_equal(p.data, old)
 
