@@ -636,7 +636,7 @@ def decay_groups(model: Module, weight_decay: float) -> list[dict]:
              "weight_decay": 0.0}]
 
 
-# %% book/05_transformer.md:L1354
+# %% book/05_transformer.md:L1355
 import numba
 from numba import float32
 
@@ -847,7 +847,7 @@ def fuse(model: Module, on: bool = True) -> Module:
     return model
 
 
-# %% book/05_transformer.md:L1626
+# %% book/05_transformer.md:L1627
 N_DIGITS, SEP, V_REV = 8, 10, 11
 
 
